@@ -1,0 +1,269 @@
+"""A raw message read once into what every parser needs.
+
+``Mail.body`` is the message flattened to text the way bounce parsers have
+always read it (Sisimai's ``Sisimai::MIME->makeflat``): text parts decoded,
+HTML reduced to text when there is no plain part, and every
+``message/delivery-status``, ``message/feedback-report`` and returned message
+kept as text after a ``Content-Type: <type>`` marker line. The markers let a
+format module find where the returned original starts without walking MIME.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import quopri
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import compat32
+from functools import cached_property
+
+from rfc822.text import decode_header_value
+
+__all__ = ["MAX_PART_TEXT", "Mail", "load"]
+
+# A returned original or a text part longer than this is cut: nothing that
+# identifies a bounce or its sender lies past the first half megabyte.
+MAX_PART_TEXT = 512 * 1024
+
+_PARSER = BytesParser(policy=compat32)
+_MARKER = re.compile(r"^Content-Type: message/[a-z0-9-]+\n", re.M)
+_TAG = re.compile(r"<[^>]*>")
+_BLANKS = re.compile(r"\n{3,}")
+_ENTITIES = {"&nbsp;": " ", "&lt;": "<", "&gt;": ">", "&amp;": "&", "&quot;": '"', "&#39;": "'"}
+_ORIGINAL_TYPES = frozenset(
+    {"message/rfc822", "text/rfc822-headers", "message/rfc822-headers", "message/partial",
+     "message/global", "message/global-headers", "text/rfc822"}
+)
+_REPORT_TYPES = frozenset(
+    {"message/delivery-status", "message/global-delivery-status", "message/x-delivery-status",
+     "message/feedback-report", "message/disposition-notification"}
+)
+
+
+@dataclass
+class Mail:
+    """A parsed raw message with lazily computed views."""
+
+    raw: bytes
+    message: Message
+    errors: list[str] = field(default_factory=list)
+
+    def header(self, name: str) -> str:
+        """The first ``name`` header, decoded and unfolded, or ''."""
+        value = self.message.get(name)
+        return decode_header_value(value) if value is not None else ""
+
+    def headers(self, name: str) -> list[str]:
+        """Every ``name`` header, decoded and unfolded."""
+        return [decode_header_value(v) for v in (self.message.get_all(name) or [])]
+
+    @cached_property
+    def subject(self) -> str:
+        return self.header("Subject")
+
+    @cached_property
+    def sender(self) -> str:
+        """The From header, lower-cased, for format detection."""
+        return self.header("From").lower()
+
+    @cached_property
+    def content_type(self) -> str:
+        return self.message.get_content_type()
+
+    @cached_property
+    def body(self) -> str:
+        """The flattened text of the body (see the module docstring)."""
+        chunks: list[str] = []
+        try:
+            _flatten(self.message, chunks, self.errors)
+        except Exception as exc:  # noqa: BLE001 - the email package raises many types on junk
+            self.errors.append(f"could not read the MIME structure: {exc}")
+            chunks = [_payload_text(self.message, self.errors)]
+        text = "\n".join(c if c.endswith("\n") else c + "\n" for c in chunks)
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        return _BLANKS.sub("\n\n", text)
+
+    @cached_property
+    def lines(self) -> list[str]:
+        return self.body.split("\n")
+
+    @cached_property
+    def text(self) -> str:
+        """The human-readable part of the body: ``body`` before the first report or original."""
+        match = _MARKER.search(self.body)
+        return self.body[: match.start()] if match else self.body
+
+    def section(self, ctype: str) -> str:
+        """The flattened text of the first ``ctype`` part (as marked in ``body``), or ''.
+
+        ``ctype`` is a report type such as ``message/delivery-status`` or
+        ``message/rfc822`` (every returned original is marked so). A report
+        ends at the next marker; a returned original runs to the end.
+        """
+        marker = f"Content-Type: {ctype}\n"
+        start = self.body.find(marker)
+        if start < 0 or (start and self.body[start - 1] != "\n"):
+            return ""
+        start += len(marker)
+        if ctype == "message/rfc822":
+            return self.body[start:].lstrip("\n")
+        match = _MARKER.search(self.body, start)
+        return self.body[start: match.start() if match else len(self.body)].lstrip("\n")
+
+    def parts(self) -> Iterator[Message]:
+        """Every MIME part, depth first, without descending into returned messages."""
+        stack = [self.message]
+        while stack:
+            part = stack.pop()
+            yield part
+            if part.is_multipart() and not part.get_content_type().startswith("message/"):
+                payload = part.get_payload()
+                if isinstance(payload, list):
+                    stack.extend(p for p in reversed(payload) if isinstance(p, Message))
+
+    def find_part(self, *types: str) -> Message | None:
+        """The first part whose content type is one of ``types``."""
+        for part in self.parts():
+            if part.get_content_type() in types:
+                return part
+        return None
+
+
+def load(raw: bytes | str) -> Mail:
+    """Read a raw message. Never raises: an unreadable one comes back with errors."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogateescape")
+    errors: list[str] = []
+    if not raw.strip():
+        errors.append("the message is empty")
+    try:
+        message = _PARSER.parsebytes(raw)
+    except Exception as exc:  # noqa: BLE001
+        errors.append(f"could not parse the message: {exc}")
+        message = Message()
+        message.set_payload(raw.decode("latin-1"))
+    for defect in getattr(message, "defects", [])[:5]:
+        errors.append(f"MIME defect: {type(defect).__name__}")
+    return Mail(raw=raw, message=message, errors=errors)
+
+
+def _flatten(part: Message, out: list[str], errors: list[str]) -> None:
+    ctype = part.get_content_type()
+    if ctype in _REPORT_TYPES:
+        out.append(f"Content-Type: {ctype}\n\n{report_text(part)}")
+        return
+    if ctype in _ORIGINAL_TYPES:
+        out.append(f"Content-Type: message/rfc822\n\n{original_text(part)}")
+        return
+    if part.is_multipart():
+        raw_payload = part.get_payload()
+        if not isinstance(raw_payload, list) or not raw_payload:
+            # No boundary found: the "parts" are plain text in the body.
+            out.append(_payload_text(part, errors) if isinstance(raw_payload, str) else (part.preamble or ""))
+            return
+        payload = [p for p in raw_payload if isinstance(p, Message)]
+        alternative = ctype == "multipart/alternative"
+        has_plain = alternative and any(p.get_content_type() == "text/plain" for p in payload)
+        for sub in payload:
+            if has_plain and sub.get_content_type() == "text/html":
+                continue
+            _flatten(sub, out, errors)
+        return
+    if ctype.startswith(("text/", "multipart/")) or not part.get_content_maintype():
+        # A multipart without its boundary comes here as text: read it as such.
+        text = _payload_text(part, errors)
+        out.append(html_to_text(text) if ctype == "text/html" else text)
+    elif ctype in ("application/json",):
+        out.append(_payload_text(part, errors))
+
+
+def _payload_text(part: Message, errors: list[str]) -> str:
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return "\n".join(_payload_text(p, errors) for p in payload if isinstance(p, Message))
+    data = _decoded_bytes(part, str(payload))
+    charset = part.get_content_charset() or ""
+    return decode_bytes(data[:MAX_PART_TEXT], charset)
+
+
+def _decoded_bytes(part: Message, payload: str) -> bytes:
+    cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    raw = payload.encode("latin-1", "replace") if payload.isascii() is False else payload.encode("ascii")
+    if cte == "base64":
+        try:
+            return base64.b64decode(re.sub(rb"[^A-Za-z0-9+/=]", b"", raw) + b"==", validate=False)
+        except (binascii.Error, ValueError):
+            return raw
+    if cte == "quoted-printable":
+        return quopri.decodestring(raw)
+    if not payload.isascii():
+        # compat32 keeps 8-bit bodies as surrogate-escaped text.
+        return payload.encode("utf-8", "surrogateescape")
+    return raw
+
+
+def decode_bytes(data: bytes, charset: str) -> str:
+    """Decode body bytes with the declared charset, then UTF-8, then Latin-1."""
+    for name in (charset, "utf-8"):
+        if not name:
+            continue
+        try:
+            return data.decode(name)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode(charset if _known(charset) else "latin-1", "replace")
+
+
+def _known(charset: str) -> bool:
+    try:
+        "".encode(charset)
+    except (LookupError, TypeError):
+        return False
+    return bool(charset)
+
+
+def report_text(part: Message) -> str:
+    """The field blocks of a delivery-status or feedback-report part as text."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        blocks = []
+        for block in payload:
+            if not isinstance(block, Message):
+                continue
+            lines = [f"{k}: {decode_header_value(v)}" for k, v in block.items()]
+            body = block.get_payload()
+            if isinstance(body, str) and body.strip():
+                # A transfer-encoded report is not split into field blocks.
+                lines.append(decode_bytes(_decoded_bytes(part, body), "utf-8"))
+            blocks.append("\n".join(lines))
+        return "\n\n".join(blocks)
+    return decode_bytes(_decoded_bytes(part, str(payload)), part.get_content_charset() or "")
+
+
+def original_text(part: Message) -> str:
+    """A returned message (or its headers) as text: header lines, a blank line, the body."""
+    payload = part.get_payload()
+    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+        inner = payload[0]
+        head = "\n".join(f"{k}: {v}" for k, v in inner.items())
+        body = inner.get_payload()
+        if isinstance(body, list):
+            texts: list[str] = []
+            _flatten(inner, texts, [])
+            return head + "\n\n" + "\n".join(texts)[:MAX_PART_TEXT]
+        return head + "\n\n" + _payload_text(inner, [])
+    return decode_bytes(_decoded_bytes(part, str(payload)), part.get_content_charset() or "")
+
+
+def html_to_text(html: str) -> str:
+    """Reduce HTML to its text, keeping line breaks at block ends."""
+    text = re.sub(r"(?is)<(script|style)\b.*?</\1>", "", html)
+    text = re.sub(r"(?i)<br\s*/?>|</(p|div|tr|li|h\d)>", "\n", text)
+    text = _TAG.sub("", text)
+    for entity, char in _ENTITIES.items():
+        text = text.replace(entity, char)
+    return text
