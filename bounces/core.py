@@ -59,11 +59,14 @@ def _finish(draft: Draft) -> Delivery | None:
         found = find_status(draft.diagnostic)
         # A specific code in the server's own reply beats a generic one in the
         # Status field (Sisimai::Data->make does the same).
-        if found and (not draft.status or (_SPECIFIC_STATUS.match(found) and found[0] == draft.status[:1])
-                      or draft.status.endswith(".0.0")):
-            draft.status = found
         if not draft.reply_code:
             draft.reply_code = find_reply_code(draft.diagnostic)
+        # The remote reply's own class wins when the Status field disagrees with
+        # it ("Status: 4.5.0" over "550 5.5.0", rhost-franceptt samples).
+        if found and (not draft.status or draft.status.endswith(".0.0")
+                      or (_SPECIFIC_STATUS.match(found) and found[:1] == draft.status[:1])
+                      or (found[:1] != draft.status[:1] and found[:1] == draft.reply_code[:1])):
+            draft.status = found
     draft.command = draft.command.upper() if draft.command.upper() in _COMMANDS else ""
     reason = classify(draft)
     action = draft.action

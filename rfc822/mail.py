@@ -34,6 +34,12 @@ _MARKER = re.compile(r"^Content-Type: message/[a-z0-9-]+\n", re.M)
 _TAG = re.compile(r"<[^>]*>")
 _BLANKS = re.compile(r"\n{3,}")
 _ENTITIES = {"&nbsp;": " ", "&lt;": "<", "&gt;": ">", "&amp;": "&", "&quot;": '"', "&#39;": "'"}
+# Exchange sometimes writes a multipart Content-Type with its boundary parameter
+# on a continuation line that is not indented (lhost-office365 samples); indent
+# it so that the parameter stays part of the field.
+_UNFOLDED_BOUNDARY = re.compile(rb"(?im)^(content-type:[ \t]*multipart/[^\r\n]*;[ \t]*\r?\n)(boundary=)")
+_ADDRESS_FIELDS = frozenset({"final-recipient", "original-recipient", "x-actual-recipient"})
+_JAPANESE = frozenset({"iso-2022-jp", "euc-jp", "shift-jis", "sjis", "cp932", "x-sjis", "windows-31j"})
 _ORIGINAL_TYPES = frozenset(
     {"message/rfc822", "text/rfc822-headers", "message/rfc822-headers", "message/partial",
      "message/global", "message/global-headers", "text/rfc822"}
@@ -140,6 +146,8 @@ def load(raw: bytes | str) -> Mail:
     errors: list[str] = []
     if not raw.strip():
         errors.append("the message is empty")
+    if b"\nboundary=" in raw or b"\nBoundary=" in raw:
+        raw = _UNFOLDED_BOUNDARY.sub(rb"\1 \2", raw)
     try:
         message = _PARSER.parsebytes(raw)
     except Exception as exc:  # noqa: BLE001
@@ -207,8 +215,15 @@ def _decoded_bytes(part: Message, payload: str) -> bytes:
 
 
 def decode_bytes(data: bytes, charset: str) -> str:
-    """Decode body bytes with the declared charset, then UTF-8, then Latin-1."""
-    for name in (charset, "utf-8"):
+    """Decode body bytes with the declared charset, then UTF-8, then Latin-1.
+
+    Japanese mail is often mislabelled (EUC-JP or Shift_JIS bytes declared as
+    ISO-2022-JP, as in the EZweb samples), so those encodings are tried too.
+    """
+    names = [charset, "utf-8"]
+    if charset.lower().replace("_", "-") in _JAPANESE:
+        names += ["iso-2022-jp", "euc-jp", "cp932"]
+    for name in names:
         if not name:
             continue
         try:
@@ -234,7 +249,9 @@ def report_text(part: Message) -> str:
         for block in payload:
             if not isinstance(block, Message):
                 continue
-            lines = [f"{k}: {decode_header_value(v)}" for k, v in block.items()]
+            # RFC 2047 section 5 allows no encoded words in an address, so the
+            # recipient fields stay as they are.
+            lines = [f"{k}: {_field_value(k, v)}" for k, v in block.items()]
             body = block.get_payload()
             if isinstance(body, str) and body.strip():
                 # A transfer-encoded report is not split into field blocks.
@@ -242,6 +259,12 @@ def report_text(part: Message) -> str:
             blocks.append("\n".join(lines))
         return "\n\n".join(blocks)
     return decode_bytes(_decoded_bytes(part, str(payload)), part.get_content_charset() or "")
+
+
+def _field_value(name: str, value: object) -> str:
+    if name.lower() in _ADDRESS_FIELDS:
+        return " ".join(str(value).split())
+    return decode_header_value(value)
 
 
 def original_text(part: Message) -> str:

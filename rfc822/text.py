@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from email.errors import HeaderParseError
 from email.header import decode_header
 
 __all__ = ["decode_header_value", "find_addresses", "first_address", "header_fields"]
@@ -30,7 +31,7 @@ def decode_header_value(value: object) -> str:
                 else:
                     parts.append(chunk)
             text = "".join(parts)
-        except (ValueError, LookupError, AssertionError):
+        except (ValueError, LookupError, AssertionError, HeaderParseError):
             pass
     if "\n" in text or "\r" in text or "\t" in text:
         text = re.sub(r"[\r\n\t]+\s*", " ", text)

@@ -117,3 +117,12 @@ def test_registry_is_ordered_and_complete() -> None:
 def test_bad_input_gives_an_empty_report_not_an_exception(raw: bytes) -> None:
     report = bounces.parse(raw)
     assert report.deliveries == ()
+
+
+def test_auto_reply_saying_the_mailbox_is_gone_is_suspend() -> None:
+    raw = sample("rfc3834-01.eml").replace(
+        b"I am out of the office until 7 December with limited access to e-mail.",
+        b"This mailbox is no longer in use. Please write to the help desk instead.")
+    (delivery,) = bounces.parse(raw).deliveries
+    assert delivery.reason is Reason.SUSPEND
+    assert delivery.hard_bounce is False

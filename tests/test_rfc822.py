@@ -102,3 +102,17 @@ def test_addresses_in_prose() -> None:
 
 def test_header_fields_join_folded_lines() -> None:
     assert header_fields("A: 1\n  2\nnot a field\nB: 3") == [("A", "1 2"), ("B", "3")]
+
+
+def test_boundary_on_an_unindented_continuation_line_still_splits_parts() -> None:
+    # Exchange writes the boundary parameter on a line of its own (lhost-office365-09).
+    raw = (b"Content-Type: multipart/alternative;\nboundary=\"b2\"\n\n--b2\n"
+           b"Content-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\nsoft=\nbreak\n--b2--\n")
+    assert rfc822.load(raw).body.strip() == "softbreak"
+
+
+def test_encoded_words_in_recipient_fields_are_left_alone() -> None:
+    # RFC 2047 section 5: an encoded word never stands in an addr-spec.
+    raw = MULTIPART.replace(b"Final-Recipient: rfc822; nobody@example.org",
+                            b"Final-Recipient: rfc822; =?utf-8?B?8J+YgA==?=@example.org")
+    assert "=?utf-8?B?8J+YgA==?=@example.org" in rfc822.load(raw).section("message/delivery-status")

@@ -37,6 +37,12 @@ _SUBJECT_SIGN = re.compile(
 _NOT_AUTOREPLY_SUBJECT = re.compile(
     r"security information for|mail failure|undeliver|delivery (?:status|failure|notification)|"
     r"returned mail|failure notice|mail delivery", re.I)
+# An auto-reply announcing that the mailbox is dead ("This email inbox ... is no
+# longer in use", Mimecast-hosted responders, rfc3834-06) is an address problem,
+# not an absence: the recipient will never read the mail (Sisimai 5 says suspend).
+_MAILBOX_GONE = re.compile(
+    r"\b(?:address|inbox|mailbox|account|e-?mail)\b.{0,60}?\bno longer (?:in use|active|monitored|valid|exists?)",
+    re.I | re.S)
 _NOT_AUTOREPLY_FROM = re.compile(r"(?:root|postmaster|mailer-daemon)@", re.I)
 
 
@@ -53,7 +59,8 @@ def parse(mail: Mail) -> FormatResult | None:
         return None
     lines = [line.strip() for line in mail.text.split("\n") if " " in line.strip()]
     diagnostic = " ".join(lines[:5]) or subject
-    draft = Draft(recipient=recipient, diagnostic=diagnostic, reason=Reason.VACATION,
+    reason = Reason.SUSPEND if _MAILBOX_GONE.search(diagnostic) else Reason.VACATION
+    draft = Draft(recipient=recipient, diagnostic=diagnostic, reason=reason,
                   date=mail.header("Date"), hard_bounce=False)
     quoted = re.match(r"^(?:.*?re:|auto:|auto(?:matic)?[ -]?(?:reply|response):|out of office:)\s*(.+)$",
                       subject, re.I)
