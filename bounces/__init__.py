@@ -7,4 +7,6 @@ input; a message that is not a bounce gives a report without deliveries.
 from bounces.core import parse, parse_mail
 from bounces.model import BounceReport, Delivery, Draft, FormatResult, Reason, SignalGroup
 
-__all__ = ["BounceReport", "Delivery", "Draft", "FormatResult", "Reason", "SignalGroup", "parse", "parse_mail"]
+__all__ = [
+    "BounceReport", "Delivery", "Draft", "FormatResult", "Reason", "SignalGroup", "parse", "parse_mail",
+]

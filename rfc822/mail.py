@@ -57,15 +57,34 @@ class Mail:
     raw: bytes
     message: Message
     errors: list[str] = field(default_factory=list)
+    _header_cache: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @cached_property
+    def _index(self) -> dict[str, list[object]]:
+        """Raw header values by lower-cased name, built in one pass: format modules
+        look up dozens of headers per message, and Message.get scans them all each time."""
+        index: dict[str, list[object]] = {}
+        for name, value in self.message.items():
+            index.setdefault(name.lower(), []).append(value)
+        return index
+
+    def has_header(self, name: str) -> bool:
+        """Whether the message has a ``name`` header at all."""
+        return name.lower() in self._index
 
     def header(self, name: str) -> str:
         """The first ``name`` header, decoded and unfolded, or ''."""
-        value = self.message.get(name)
-        return decode_header_value(value) if value is not None else ""
+        key = name.lower()
+        cached = self._header_cache.get(key)
+        if cached is None:
+            values = self._index.get(key)
+            cached = decode_header_value(values[0]) if values else ""
+            self._header_cache[key] = cached
+        return cached
 
     def headers(self, name: str) -> list[str]:
         """Every ``name`` header, decoded and unfolded."""
-        return [decode_header_value(v) for v in (self.message.get_all(name) or [])]
+        return [decode_header_value(v) for v in self._index.get(name.lower(), ())]
 
     @cached_property
     def subject(self) -> str:

@@ -26,7 +26,7 @@ _REPLY = re.compile(r"^[0-9A-Za-z]+")
 
 def parse(mail: Mail) -> FormatResult | None:
     """Drafts from an Active!hunter bounce, else None."""
-    if mail.message.get("X-AHMAILID") is None:
+    if not mail.has_header("X-AHMAILID"):
         return None
     text, original = fillet(mail.body, ORIGINAL_MARKER)
     drafts: list[Draft] = []

@@ -80,7 +80,7 @@ def parse(mail: Mail) -> FormatResult | None:
 
 
 def _is_exchange(mail: Mail) -> bool:
-    if mail.message.get("X-MS-Embedded-Report") is not None:
+    if mail.has_header("X-MS-Embedded-Report"):
         return True
     if mail.header("X-Mailer").startswith(_MAILERS):
         return True

@@ -46,7 +46,7 @@ _TITLES = (
 
 def parse(mail: Mail) -> FormatResult | None:
     """Drafts from an fml error notice, else None."""
-    if mail.message.get("X-MLServer") is None or not _FROM.search(mail.header("From")):
+    if not mail.has_header("X-MLServer") or not _FROM.search(mail.header("From")):
         return None
     if not _MESSAGE_ID.match(mail.header("Message-ID")):
         return None

@@ -49,7 +49,7 @@ _TEXTS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
 
 def parse(mail: Mail) -> FormatResult | None:
     """Drafts from an MX Logic bounce, else None."""
-    if not any(mail.message.get(h) is not None for h in _HEADERS) and "mxlogic.net" not in mail.sender \
+    if not any(mail.has_header(h) for h in _HEADERS) and "mxlogic.net" not in mail.sender \
             and not any("mxlogic.net" in r for r in mail.headers("Received")[:2]):
         return None
     text, original = fillet(mail.body, _BOUNDARY)

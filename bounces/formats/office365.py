@@ -116,7 +116,7 @@ def parse(mail: Mail) -> FormatResult | None:
 
 def _is_office365(mail: Mail) -> bool:
     traits = int("Undeliverable:" in mail.subject)
-    traits += sum(1 for name in _TRAIT_HEADERS if mail.message.get(name) is not None)
+    traits += sum(1 for name in _TRAIT_HEADERS if mail.has_header(name))
     if traits >= 2:
         return True
     traits += any(_OUTLOOK_HOST.search(r) for r in mail.headers("Received"))

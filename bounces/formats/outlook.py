@@ -32,8 +32,8 @@ _TEXTS = (
 def parse(mail: Mail) -> FormatResult | None:
     """Drafts from a Hotmail DSN, else None."""
     traits = int("Delivery Status Notification" in mail.subject)
-    traits += mail.message.get("X-Message-Delivery") is not None
-    traits += mail.message.get("X-Message-Info") is not None
+    traits += mail.has_header("X-Message-Delivery")
+    traits += mail.has_header("X-Message-Info")
     if traits < 2:
         traits += any(".hotmail.com" in r for r in mail.headers("Received"))
     if traits < 2:

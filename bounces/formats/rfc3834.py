@@ -41,7 +41,8 @@ _NOT_AUTOREPLY_SUBJECT = re.compile(
 # longer in use", Mimecast-hosted responders, rfc3834-06) is an address problem,
 # not an absence: the recipient will never read the mail (Sisimai 5 says suspend).
 _MAILBOX_GONE = re.compile(
-    r"\b(?:address|inbox|mailbox|account|e-?mail)\b.{0,60}?\bno longer (?:in use|active|monitored|valid|exists?)",
+    r"\b(?:address|inbox|mailbox|account|e-?mail)\b.{0,60}?"
+    r"\bno longer (?:in use|active|monitored|valid|exists?)",
     re.I | re.S)
 _NOT_AUTOREPLY_FROM = re.compile(r"(?:root|postmaster|mailer-daemon)@", re.I)
 

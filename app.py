@@ -1,0 +1,107 @@
+"""Ricochet's entry points: the Flask app factory and the command line. Wiring only.
+
+    python app.py --help
+    python app.py serve
+    python app.py parse [--jsonl] PATH...
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from importlib import metadata
+
+import click
+from flask import Flask
+
+from config import ConfigError, Settings, load_settings
+from ingest import SourceError, classify_source, iter_messages
+
+__all__ = ["cli", "create_app"]
+
+
+def create_app(settings: Settings) -> Flask:
+    """Build the HTTP application for ``settings``."""
+    app = Flask("ricochet")
+    app.extensions["ricochet.settings"] = settings
+    version = _version()
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": version}
+
+    return app
+
+
+def _version() -> str:
+    try:
+        return metadata.version("ricochet")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never pip-installed
+        return "0+unknown"
+
+
+def _settings(ctx: click.Context) -> Settings:
+    """Load the settings once per run; a bad one prints its sentence and exits with status 2."""
+    root = ctx.find_root()
+    settings = root.meta.get("ricochet.settings")
+    if isinstance(settings, Settings):
+        return settings
+    try:
+        settings = load_settings(root.params.get("config_path"))
+    except ConfigError as error:
+        click.echo(f"Error: {error}", err=True)
+        ctx.exit(2)
+    root.meta["ricochet.settings"] = settings
+    _configure_logging(settings.log.level)
+    return settings
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # flufl.bounce logs every detector it runs at INFO: keep that for DEBUG runs only.
+    if level != "DEBUG":
+        logging.getLogger("flufl.bounce").setLevel(logging.WARNING)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", envvar="RICOCHET_CONFIG", metavar="FILE",
+              type=click.Path(dir_okay=False),
+              help="A TOML file whose keys override config/default.toml [env: RICOCHET_CONFIG].")
+def cli(config_path: str | None) -> None:
+    """Ricochet: stops outgoing spam from bounces and complaints."""
+
+
+@cli.command()
+@click.pass_context
+def serve(ctx: click.Context) -> None:
+    """Run the HTTP service on [server].host and [server].port."""
+    settings = _settings(ctx)
+    app = create_app(settings)
+    app.run(host=settings.server.host, port=settings.server.port, debug=False, use_reloader=False)
+
+
+@cli.command()
+@click.option("--jsonl", is_flag=True, help="One JSON object per line instead of indented JSON.")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.pass_context
+def parse(ctx: click.Context, jsonl: bool, paths: tuple[str, ...]) -> None:
+    """Classify and parse every message in PATH... (files, directories, maildirs, mbox files).
+
+    Prints one JSON object per message: file, kind, records, complaint, original, errors.
+    """
+    settings = _settings(ctx)
+    try:
+        messages = iter_messages(paths, settings.parse.max_message_bytes)
+    except SourceError as error:
+        click.echo(f"Error: {error}", err=True)
+        ctx.exit(2)
+    for message in messages:
+        result = classify_source(message)
+        text = json.dumps(result, ensure_ascii=False) if jsonl else json.dumps(result, ensure_ascii=False,
+                                                                               indent=2)
+        # Bytes, so that output is UTF-8 whatever the locale; unpaired surrogates become "?".
+        click.echo(text.encode("utf-8", "replace"))
+
+
+if __name__ == "__main__":
+    cli()
