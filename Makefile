@@ -7,7 +7,9 @@ STAMP := $(VENV)/.ricochet-installed
 
 .PHONY: run test lint typecheck pytest bench bench-sisimai venv clean
 
+# Migrations first, so that a new checkout or a new release serves on an up-to-date schema.
 run: $(STAMP)
+	$(BIN)/python app.py db upgrade
 	$(BIN)/python app.py serve
 
 test: lint typecheck pytest

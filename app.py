@@ -3,6 +3,8 @@
     python app.py --help
     python app.py serve
     python app.py parse [--jsonl] PATH...
+    python app.py collect imap --once
+    python app.py scheduler
 """
 
 from __future__ import annotations
@@ -14,16 +16,24 @@ from importlib import metadata
 import click
 from flask import Flask
 
+import web
 from config import ConfigError, Settings, load_settings
 from ingest import SourceError, classify_source, iter_messages
+from ingest.commands import cli_commands as ingest_commands
+from ingest.runtime import Runtime
+from jobs.commands import cli_commands as jobs_commands
 
 __all__ = ["cli", "create_app"]
 
 
-def create_app(settings: Settings) -> Flask:
-    """Build the HTTP application for ``settings``."""
+def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
+    """Build the HTTP application for ``settings``, serving from ``runtime`` (built from them if None).
+
+    Whoever built the Runtime closes it when the app is done (``serve`` does, when it stops).
+    """
     app = Flask("ricochet")
     app.extensions["ricochet.settings"] = settings
+    web.init_app(app, runtime or Runtime.from_settings(settings))
     version = _version()
 
     @app.get("/healthz")
@@ -76,8 +86,9 @@ def cli(config_path: str | None) -> None:
 def serve(ctx: click.Context) -> None:
     """Run the HTTP service on [server].host and [server].port."""
     settings = _settings(ctx)
-    app = create_app(settings)
-    app.run(host=settings.server.host, port=settings.server.port, debug=False, use_reloader=False)
+    with Runtime.from_settings(settings) as runtime:
+        app = create_app(settings, runtime)
+        app.run(host=settings.server.host, port=settings.server.port, debug=False, use_reloader=False)
 
 
 @cli.command()
@@ -102,6 +113,13 @@ def parse(ctx: click.Context, jsonl: bool, paths: tuple[str, ...]) -> None:
         # Bytes, so that output is UTF-8 whatever the locale; unpaired surrogates become "?".
         click.echo(text.encode("utf-8", "replace"))
 
+
+# db upgrade, import, reprocess, token create|list|revoke (ingest/commands.py).
+for _command in ingest_commands(_settings):
+    cli.add_command(_command)
+# scheduler, collect imap --once (jobs/commands.py).
+for _command in jobs_commands(_settings):
+    cli.add_command(_command)
 
 if __name__ == "__main__":
     cli()

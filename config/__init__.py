@@ -2,8 +2,12 @@
 
 from config.settings import (
     DEFAULT_FILE,
+    ApiSettings,
+    AttributionSettings,
     ConfigError,
     DatabaseSettings,
+    ImapSettings,
+    IngestSettings,
     LogSettings,
     ParseSettings,
     ServerSettings,
@@ -14,8 +18,12 @@ from config.settings import (
 
 __all__ = [
     "DEFAULT_FILE",
+    "ApiSettings",
+    "AttributionSettings",
     "ConfigError",
     "DatabaseSettings",
+    "ImapSettings",
+    "IngestSettings",
     "LogSettings",
     "ParseSettings",
     "ServerSettings",

@@ -17,12 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from config.attribution import ATTRIBUTION_SCHEMA, AttributionSettings, attribution_settings
+from config.imap import IMAP_SCHEMA, ImapSettings, imap_settings
+from config.ingest import INGEST_INTEGER_KEYS, INGEST_SCHEMA, IngestSettings, ingest_settings
+
 __all__ = [
     "DEFAULT_FILE",
     "ENV_PREFIX",
     "LOG_LEVELS",
+    "ApiSettings",
+    "AttributionSettings",
     "ConfigError",
     "DatabaseSettings",
+    "ImapSettings",
+    "IngestSettings",
     "LogSettings",
     "ParseSettings",
     "ServerSettings",
@@ -72,6 +80,13 @@ class ParseSettings:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    """[api]: limits of the HTTP API (web/)."""
+
+    max_body_bytes: int
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting of Ricochet, validated."""
 
@@ -79,6 +94,10 @@ class Settings:
     log: LogSettings
     database: DatabaseSettings
     parse: ParseSettings
+    api: ApiSettings
+    ingest: IngestSettings
+    attribution: AttributionSettings
+    imap: ImapSettings
 
 
 class _Bad(ValueError):
@@ -126,9 +145,14 @@ _SCHEMA: dict[str, dict[str, Callable[[object], object]]] = {
     "log": {"level": _level},
     "database": {"url": _url},
     "parse": {"max_message_bytes": _message_bytes},
+    "api": {"max_body_bytes": _message_bytes},
+    "ingest": INGEST_SCHEMA,  # config/ingest.py
+    "attribution": ATTRIBUTION_SCHEMA,  # config/attribution.py
+    "imap": IMAP_SCHEMA,  # config/imap.py
 }
 # Keys whose environment variable is read as an integer.
-_INTEGER_KEYS = frozenset({("server", "port"), ("parse", "max_message_bytes")})
+_INTEGER_KEYS = frozenset({("server", "port"), ("parse", "max_message_bytes"), ("api", "max_body_bytes")}
+                          | {("ingest", key) for key in INGEST_INTEGER_KEYS})
 
 
 def env_var(section: str, key: str) -> str:
@@ -159,6 +183,10 @@ def load_settings(path: str | os.PathLike[str] | None = None,
         log=LogSettings(level=_typed(values, "log", "level", str)),
         database=DatabaseSettings(url=_typed(values, "database", "url", str)),
         parse=ParseSettings(max_message_bytes=_typed(values, "parse", "max_message_bytes", int)),
+        api=ApiSettings(max_body_bytes=_typed(values, "api", "max_body_bytes", int)),
+        ingest=_section(ingest_settings, values["ingest"], env),
+        attribution=_section(attribution_settings, values["attribution"]),
+        imap=_section(imap_settings, values["imap"]),
     )
 
 
@@ -208,8 +236,16 @@ def _set(values: dict[str, dict[str, object]], section: str, key: str, value: ob
                           f"{', '.join(validators)}")
     try:
         values[section][key] = validators[key](value)
-    except _Bad as bad:
+    except ValueError as bad:  # _Bad, or the ValueError of a section module's validator
         raise ConfigError(f"{where}: [{section}].{key} {bad}, got {value!r}") from None
+
+
+def _section(build: Callable[..., T], *args: object) -> T:
+    """A section built by its own module (config/<section>.py), whose ValueError is a whole sentence."""
+    try:
+        return build(*args)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _typed(values: dict[str, dict[str, object]], section: str, key: str, kind: type[T]) -> T:

@@ -1,0 +1,1 @@
+"""Reproducible speed benchmarks, run as scripts (``python benchmarks/<name>.py``); not shipped."""

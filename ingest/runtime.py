@@ -1,0 +1,51 @@
+"""What a running Ricochet process holds: its settings, database engine, sessions and pipeline.
+
+Built once by the entry point (``Runtime.from_settings``) and handed to whoever needs it (the web
+app, the IMAP collector, the CLI commands): no module-level globals (STYLE.md, habit 10). The
+entry point closes it at the end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import TracebackType
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from config import Settings
+from ingest.pipeline import Pipeline
+from storage import make_engine, session_factory
+
+__all__ = ["Runtime"]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The process's shared, thread-safe parts: engine and sessionmaker are safe to share."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    pipeline: Pipeline
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        """An engine on ``[database].url``, its sessions, and the pipeline built from ``settings``.
+
+        Connects lazily: nothing is opened until the first session is used.
+        """
+        engine = make_engine(settings.database.url)
+        return cls(settings=settings, engine=engine, sessions=session_factory(engine),
+                   pipeline=Pipeline.from_settings(settings))
+
+    def close(self) -> None:
+        """Close the database connections (the engine can still reconnect if used again)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,90 @@
+"""``POST /v1/ingest``: the webhook collector. A raw message in the body, stored before the answer.
+
+The order of the checks is the cheapest refusal first, and nothing is read that is not needed:
+the token (401/403), the content type (415), the declared length (413, before a byte of the
+body is read), then the body itself, read in pieces and abandoned as soon as it goes past
+``[api].max_body_bytes`` (413: a chunked upload has no length to check beforehand). Only then is
+the message handed to the pipeline, and the answer (202, or 200 for a duplicate) is sent after
+the commit: a 2xx means the bytes are in the database (DESIGN.md, "Data flow", step 1).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import IO
+
+from flask import Blueprint, Response, jsonify, request
+
+from web.auth import INGEST_ROLES, authenticate
+from web.database import current_runtime, session_scope
+from web.errors import ApiError
+
+__all__ = ["ACCEPTED_TYPES", "blueprint", "read_body"]
+
+log = logging.getLogger(__name__)
+
+blueprint = Blueprint("ingest_api", __name__)
+
+# message/rfc822 is the type of a whole message (RFC 2046, section 5.2.1);
+# application/octet-stream is what many HTTP clients and webhook relays send for "bytes".
+ACCEPTED_TYPES = ("message/rfc822", "application/octet-stream")
+# Read the body in pieces this big, so that a too-large upload is noticed early.
+_CHUNK = 64 * 1024
+
+
+@blueprint.post("/v1/ingest")
+def ingest() -> tuple[Response, int]:
+    """Store and process the message in the body; 202 when new, 200 when it was there before."""
+    runtime = current_runtime()
+    # Authenticate in a session of its own: the body may take long to arrive, and no database
+    # transaction (or SQLite lock) should stay open meanwhile.
+    with session_scope(runtime, read_only=True) as session:
+        caller = authenticate(session, request.headers.get("Authorization"), INGEST_ROLES)
+    if request.mimetype not in ACCEPTED_TYPES:
+        raise ApiError(415, "unsupported_media_type",
+                       f"Send the raw message with 'Content-Type: message/rfc822' (or "
+                       f"application/octet-stream), not {request.mimetype or 'no content type'!r}.")
+    raw = read_body(request.stream, request.content_length, runtime.settings.api.max_body_bytes)
+    if not raw:
+        raise ApiError(400, "bad_request", "The body is empty; send the raw message as the body.")
+    with session_scope(runtime) as session:
+        result = runtime.pipeline.ingest(session, raw, source="webhook", source_ref=caller.name)
+        session.commit()
+    log.info("webhook: message %d (%d bytes, %s, %s) from token %r", result.message_id, len(raw),
+             result.kind, result.status, caller.name)
+    body = {"id": result.message_id, "status": result.status, "kind": result.kind,
+            "created": result.created, "events": result.events}
+    if result.error:
+        body["error"] = result.error
+    if result.stored_id is not None:
+        # A complaint already recorded from other bytes: these bytes are kept too, under this id.
+        body["stored_id"] = result.stored_id
+    response = jsonify(body)
+    response.headers["Location"] = f"/v1/messages/{result.message_id}"
+    return response, 202 if result.created else 200
+
+
+def read_body(stream: IO[bytes], declared: int | None, limit: int) -> bytes:
+    """At most ``limit`` bytes of ``stream``; ApiError 413 as soon as the body is longer.
+
+    ``declared`` is the Content-Length, checked before reading anything. Without one (chunked
+    transfer coding) the body is read until it ends or passes the limit, never further.
+    """
+    if declared is not None and declared > limit:
+        raise _too_large(limit, f"Content-Length is {declared} bytes")
+    pieces: list[bytes] = []
+    total = 0
+    while True:
+        piece = stream.read(min(_CHUNK, limit + 1 - total))
+        if not piece:
+            return b"".join(pieces)
+        total += len(piece)
+        if total > limit:
+            raise _too_large(limit, "the body is longer")
+        pieces.append(piece)
+
+
+def _too_large(limit: int, found: str) -> ApiError:
+    return ApiError(413, "payload_too_large",
+                    f"The largest message accepted is {limit} bytes ([api].max_body_bytes) and {found}; "
+                    "nothing was stored.")
