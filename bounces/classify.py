@@ -59,8 +59,8 @@ _HARD = frozenset({R.USERUNKNOWN, R.HOSTUNKNOWN, R.HASMOVED})
 
 # A multi-line reply quoted on one line repeats "550-5.7.1" before every line (Gmail, Outlook):
 # Sisimai::Fact removes the repetitions so that a phrase broken over two lines matches again.
-_REPLY_PREFIX = re.compile(
-    r"(?<![\w.])[245]\d\d(?:-#?|[ ]#?)[245]\.\d{1,3}\.\d{1,3}\s+|(?<![\w.])[245]\d\d-(?=\S)")
+# ("(?<![\w.])550-5.7.1 " or "(?<![\w.])550-", written digit first so that the engine skips to digits.)
+_REPLY_PREFIX = re.compile(r"[245](?<![\w.][245])\d\d(?:(?:-#?|[ ]#?)[245]\.\d{1,3}\.\d{1,3}\s+|-(?=\S))")
 _COMMAND_IN_TEXT = re.compile(
     r"(?:in reply to|after|>>>) (rcpt to|mail from|end of data|data|helo|ehlo)\b")
 # Gmail's "Address not found" notice summarises a recipient refused at RCPT TO (corpus rfc3464-65,
@@ -78,22 +78,23 @@ def classify(draft: Draft) -> Reason:
         return R.DELIVERED
     text = _clean(draft.diagnostic.lower())
     draft = _completed(draft, text)
+    said = phrases.Said(text)
     found = reason_from_rhost(draft, text)
     if found is not None:
         return found
     given = draft.reason  # None, or a retry reason that the format module set
     if draft.spec in _SMTP_LIKE:
-        found = _by_status_and_text(draft, text, given)
+        found = _by_status_and_text(draft, said, given)
         if found is not None:
             return found
     if given is not None and given is not R.UNDEFINED:
         return given  # Sisimai::Reason->anotherone keeps a reason the format already gave
-    found = _another_one(draft, text)
+    found = _another_one(draft, said)
     if found is not None:
         return found
     if draft.action in ("delayed", "expired"):
         return R.EXPIRED
-    if phrases.matches(R.VACATION, text):
+    if said(R.VACATION):
         return R.VACATION
     return R.ONHOLD if text.strip() else R.UNDEFINED
 
@@ -155,103 +156,103 @@ class _Facts(NamedTuple):
     status: str
     command: str
     given: Reason | None  # a retry reason the format module set
-    text: str
+    said: phrases.Said  # what the diagnostic text says, each reason looked up once
 
 
 def _named_or_said(reason: Reason) -> Callable[[_Facts], bool]:
     """The most common `true`: the status means this reason, or the text says it."""
-    return lambda f: f.named is reason or phrases.matches(reason, f.text)
+    return lambda f: f.named is reason or f.said(reason)
 
 
 # Sisimai 5 Reason.pm ClassOrder[0] with each reason's `true` method; evaluated lazily, in order.
 _FIRST_LOOP: tuple[tuple[Reason, Callable[[_Facts], bool]], ...] = (
     (R.MAILBOXFULL, _named_or_said(R.MAILBOXFULL)),
-    (R.MESGTOOBIG, lambda f: _mesg_too_big(f.status, f.named, f.text)),
+    (R.MESGTOOBIG, lambda f: _mesg_too_big(f.status, f.named, f.said)),
     (R.EXCEEDLIMIT, _named_or_said(R.EXCEEDLIMIT)),
     (R.SUSPEND, _named_or_said(R.SUSPEND)),
     (R.HASMOVED, _named_or_said(R.HASMOVED)),
     (R.NORELAYING, lambda f: f.given not in (R.SECURITYERROR, R.SYSTEMERROR, R.UNDEFINED)
-     and f.command not in ("CONN", "EHLO", "HELO") and phrases.matches(R.NORELAYING, f.text)),
+     and f.command not in ("CONN", "EHLO", "HELO") and f.said(R.NORELAYING)),
     (R.AUTHFAILURE, _named_or_said(R.AUTHFAILURE)),
-    (R.USERUNKNOWN, lambda f: f.given is R.USERUNKNOWN or _user_unknown(f.named, f.command, f.text)),
-    (R.FILTERED, lambda f: _filtered(f.named, f.command, f.text)),
+    (R.USERUNKNOWN, lambda f: f.given is R.USERUNKNOWN or _user_unknown(f.named, f.command, f.said)),
+    (R.FILTERED, lambda f: _filtered(f.named, f.command, f.said)),
     (R.REQUIREPTR, _named_or_said(R.REQUIREPTR)),
-    (R.NOTCOMPLIANTRFC, lambda f: phrases.matches(R.NOTCOMPLIANTRFC, f.text)),
-    (R.BADREPUTATION, lambda f: phrases.matches(R.BADREPUTATION, f.text)),
-    (R.REJECTED, lambda f: _rejected(f.named, f.command, f.text)),
-    (R.HOSTUNKNOWN, lambda f: f.given is R.HOSTUNKNOWN or _host_unknown(f.named, f.text)),
+    (R.NOTCOMPLIANTRFC, lambda f: f.said(R.NOTCOMPLIANTRFC)),
+    (R.BADREPUTATION, lambda f: f.said(R.BADREPUTATION)),
+    (R.REJECTED, lambda f: _rejected(f.named, f.command, f.said)),
+    (R.HOSTUNKNOWN, lambda f: f.given is R.HOSTUNKNOWN or _host_unknown(f.named, f.said)),
     (R.SPAMDETECTED, lambda f: f.named is R.SPAMDETECTED
-     or (f.command not in _BEFORE_DATA and phrases.matches(R.SPAMDETECTED, f.text))),
+     or (f.command not in _BEFORE_DATA and f.said(R.SPAMDETECTED))),
     (R.SPEEDING, _named_or_said(R.SPEEDING)),
     (R.TOOMANYCONN, _named_or_said(R.TOOMANYCONN)),
     (R.BLOCKED, _named_or_said(R.BLOCKED)),
 )
 
 
-def _by_status_and_text(draft: Draft, text: str, given: Reason | None) -> Reason | None:
+def _by_status_and_text(draft: Draft, said: phrases.Said, given: Reason | None) -> Reason | None:
     """Sisimai 5 Reason->find, first loop: each reason's `true` in ClassOrder[0].
 
     A retry reason the format gave (userunknown, hostunknown) holds unless an earlier reason matches.
     """
-    facts = _Facts(reason_for_status(draft.status), draft.status, draft.command, given, text)
+    facts = _Facts(reason_for_status(draft.status), draft.status, draft.command, given, said)
     for reason, true in _FIRST_LOOP:
         if true(facts):
             return reason
     return None
 
 
-def _mesg_too_big(status: str, named: Reason | None, text: str) -> bool:
+def _mesg_too_big(status: str, named: Reason | None, said: phrases.Said) -> bool:
     if named is R.MESGTOOBIG:
         return True
     if named is R.EXCEEDLIMIT or status == "5.2.3":
         return False
-    return phrases.matches(R.MESGTOOBIG, text)
+    return said(R.MESGTOOBIG)
 
 
-def _user_unknown(named: Reason | None, command: str, text: str) -> bool:
+def _user_unknown(named: Reason | None, command: str, said: phrases.Said) -> bool:
     if named is R.SUSPEND:
         return False
     if named is R.USERUNKNOWN:
-        return not any(phrases.matches(other, text) for other in _NOT_USERUNKNOWN)
-    return command == "RCPT" and phrases.matches(R.USERUNKNOWN, text)
+        return not any(said(other) for other in _NOT_USERUNKNOWN)
+    return command == "RCPT" and said(R.USERUNKNOWN)
 
 
-def _filtered(named: Reason | None, command: str, text: str) -> bool:
+def _filtered(named: Reason | None, command: str, said: phrases.Said) -> bool:
     """A recipient that exists but refuses: after DATA, or with a 5.2.x status."""
     if named is R.SUSPEND:
         return False
     if named is R.FILTERED:
-        return phrases.matches(R.USERUNKNOWN, text) or phrases.matches(R.FILTERED, text)
+        return said(R.USERUNKNOWN) or said(R.FILTERED)
     if command in _BEFORE_DATA:
         return False
-    return phrases.matches(R.FILTERED, text) or phrases.matches(R.USERUNKNOWN, text)
+    return said(R.FILTERED) or said(R.USERUNKNOWN)
 
 
-def _rejected(named: Reason | None, command: str, text: str) -> bool:
+def _rejected(named: Reason | None, command: str, said: phrases.Said) -> bool:
     """The envelope sender was refused: at MAIL FROM, or said so after DATA."""
     if named is R.REJECTED:
         return True
     if command == "MAIL":
-        return phrases.matches(R.REJECTED, text)
+        return said(R.REJECTED)
     if command == "DATA":
-        return named is not R.USERUNKNOWN and phrases.matches(R.REJECTED, text)
+        return named is not R.USERUNKNOWN and said(R.REJECTED)
     if named in (None, R.ONHOLD, R.UNDEFINED, R.SECURITYERROR, R.SYSTEMERROR):
-        return phrases.matches(R.REJECTED, text)
+        return said(R.REJECTED)
     return False
 
 
-def _host_unknown(named: Reason | None, text: str) -> bool:
+def _host_unknown(named: Reason | None, said: phrases.Said) -> bool:
     if named is R.HOSTUNKNOWN:
-        return not phrases.matches(R.NETWORKERROR, text)
-    return phrases.matches(R.HOSTUNKNOWN, text)
+        return not said(R.NETWORKERROR)
+    return said(R.HOSTUNKNOWN)
 
 
-def _another_one(draft: Draft, text: str) -> Reason | None:
+def _another_one(draft: Draft, said: phrases.Said) -> Reason | None:
     """Sisimai 5 Reason->anotherone: the status table, then phrases, then the status class."""
     named = reason_for_status(draft.status)
     if named is not None and named not in RETRY and named is not R.EXPIRED and draft.spec in _SMTP_LIKE:
         return named
-    found = phrases.first_match(_TEXT_ORDER, text)
+    found = said.first(_TEXT_ORDER)
     if found is not None:
         return found
     if draft.command == "MAIL" and (named is None or named in RETRY):

@@ -25,6 +25,7 @@ _PER_RECIPIENT = frozenset({
     "x-supplementary-info", "x-display-name",
 })
 _TYPED = re.compile(r"^\s*([A-Za-z0-9-]+)\s*;\s*(.*)$", re.S)
+_STATUS = re.compile(r"([245]\.\d{1,3}\.\d{1,3})")
 
 
 @dataclass
@@ -86,7 +87,7 @@ def draft_from_fields(fields: dict[str, str], per_message: dict[str, str]) -> Dr
     recipient = strip_address(fields.get("final-recipient", "") or fields.get("original-recipient", ""))
     alias = strip_address(fields.get("original-recipient", "")) if "final-recipient" in fields else ""
     status = fields.get("status", "").strip()
-    status_match = re.match(r"([245]\.\d{1,3}\.\d{1,3})", status)
+    status_match = _STATUS.match(status)
     return Draft(
         recipient=recipient,
         alias=alias if alias != recipient else "",

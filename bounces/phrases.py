@@ -10,11 +10,13 @@ plain phrases into substring tests, the patterns into one alternation per reason
 from __future__ import annotations
 
 import re
+import re._constants as sre_constants  # type: ignore[import-not-found]  # the re module's own parser
+import re._parser as sre_parse  # type: ignore[import-not-found]
 from collections.abc import Iterable
 
 from bounces.model import Reason
 
-__all__ = ["PHRASES", "first_match", "matches"]
+__all__ = ["PHRASES", "Said", "first_match", "matches"]
 
 R = Reason
 Entry = str | re.Pattern[str]
@@ -515,21 +517,48 @@ del R
 
 class _Matcher:
     """One reason's phrases, compiled once: plain phrases as substring tests (fast C searches; one
-    big regex alternation costs ~100 us on a 200-character text), patterns as one alternation."""
+    big regex alternation costs ~100 us on a 200-character text), patterns as one alternation,
+    tried only when the text holds a piece of literal text that one of the patterns requires."""
 
-    __slots__ = ("literals", "pattern")
+    __slots__ = ("anchors", "literals", "pattern")
 
     def __init__(self, entries: Iterable[Entry]) -> None:
         items = tuple(entries)
         self.literals = tuple(e for e in items if isinstance(e, str))
         patterns = [e.pattern for e in items if isinstance(e, re.Pattern)]
         self.pattern = re.compile("|".join(patterns)) if patterns else None
+        anchors = tuple(_required_text(pattern) for pattern in patterns)
+        # A pattern with no literal text of its own could match anywhere: then always search.
+        self.anchors = anchors if all(anchors) else None
 
     def search(self, text: str) -> bool:
         for literal in self.literals:
             if literal in text:
                 return True
-        return self.pattern is not None and self.pattern.search(text) is not None
+        if self.pattern is None:
+            return False
+        if self.anchors is not None and not any(anchor in text for anchor in self.anchors):
+            return False
+        return self.pattern.search(text) is not None
+
+
+def _required_text(pattern: str) -> str:
+    """The longest run of plain characters that every match of ``pattern`` contains, or ''.
+
+    Read from the parsed pattern's top level, where every item must match in sequence: a run of
+    literal characters there ("spf" in "spf(?: record)? (?:check )?fail") is in every match.
+    """
+    parsed = sre_parse.parse(pattern)
+    if parsed.state.flags & re.IGNORECASE:
+        return ""
+    best = run = ""
+    for op, argument in parsed:
+        if op is sre_constants.LITERAL:
+            run += chr(argument)
+            best = run if len(run) > len(best) else best
+        else:
+            run = ""
+    return best
 
 
 _MATCHERS: dict[Reason, _Matcher] = {reason: _Matcher(entries) for reason, entries in PHRASES.items()}
@@ -560,3 +589,28 @@ def first_match(order: Iterable[Reason], text: str) -> Reason | None:
         if matches(reason, text):
             return reason
     return None
+
+
+class Said:
+    """What one lower-case diagnostic text says: ``matches`` for each reason, looked up at most once.
+
+    Classifying one recipient asks about the same reasons more than once (the first loop, the
+    reasons that overrule a 5.1.1, the phrase-only pass); the answers are kept for that recipient.
+    """
+
+    __slots__ = ("_found", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._found: dict[Reason, bool] = {}
+
+    def __call__(self, reason: Reason) -> bool:
+        """``matches(reason, text)``."""
+        found = self._found.get(reason)
+        if found is None:
+            found = self._found[reason] = matches(reason, self.text)
+        return found
+
+    def first(self, order: Iterable[Reason]) -> Reason | None:
+        """``first_match(order, text)``."""
+        return next((reason for reason in order if self(reason)), None)

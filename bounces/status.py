@@ -152,18 +152,21 @@ _PSEUDO_TEMPORARY = frozenset({
 
 # An IPv4 address: masked before looking for codes, so that "192.0.2.25" gives neither a
 # status "2.0.2" nor a reply code "192" (Sisimai::SMTP::Reply->find does the same).
-_IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
+#   The patterns below start with the digit they look for and check what precedes it after it
+# ("[245](?<![\w.][245])" rather than "(?<![\w.])[245]"): the same matches, but a pattern that
+# starts with a character set lets the regular expression engine skip to the candidates.
+_IPV4 = re.compile(r"\d(?<!\w\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}\b")  # \b(?:\d{1,3}\.){3}\d{1,3}\b
 # RFC 3463 section 2: class "." subject "." detail, subject and detail of 1 to 3 digits. A code
 # glued to letters, dots or digits is a version number, a date or part of an address, not a status.
 _CODE = r"([245])\.(\d{1,3})\.(\d{1,3})(?![\w-]|\.\d)"
-_STATUS_AFTER_REPLY = re.compile(r"(?<!\d)([245])\d\d[ -]#?" + _CODE)
+_STATUS_AFTER_REPLY = re.compile(r"([245])(?<!\d[245])\d\d[ -]#?" + _CODE)
 _STATUS_QMAIL = re.compile(r"\(#([245])\.(\d{1,3})\.(\d{1,3})\)")  # qmail: "... (#5.1.1)"
-_STATUS_ANY = re.compile(r"(?<![\w.\-/])" + _CODE)
+_STATUS_ANY = re.compile(r"([245])(?<![\w.\-/][245])\.(\d{1,3})\.(\d{1,3})(?![\w-]|\.\d)")  # see _CODE
 # RFC 5321 section 4.2: a reply starts with a three digit code, then a space or a hyphen.
-_REPLY_WITH_STATUS = re.compile(r"(?<![\w.\-])([245][0-5]\d)[ -]#?([245])\.\d{1,3}\.\d{1,3}")
+_REPLY_WITH_STATUS = re.compile(r"([245](?<![\w.\-][245])[0-5]\d)[ -]#?([245])\.\d{1,3}\.\d{1,3}")
 _REPLY_AT_START = re.compile(
     r"(?:^|[\s:;(>\]\"'])([245][0-5]\d)(?:-|[ ]+[A-Za-z<#(\[]|$)", re.MULTILINE)
-_REPLY_ANYWHERE = re.compile(r"(?<![\w.\-/#])([45][0-5]\d)(?![\w.\-/]|\.\d)")
+_REPLY_ANYWHERE = re.compile(r"([45](?<![\w.\-/#][45])[0-5]\d)(?![\w.\-/]|\.\d)")
 
 
 def find_status(text: str) -> str:

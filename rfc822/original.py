@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from email.message import Message
 
 from rfc822.text import decode_header_value, header_fields
+from rfc822.tree import header_items
 
 __all__ = ["OriginalMessage", "original_from_message", "original_from_text"]
 
 _QUOTE = re.compile(r"^(?:>+ ?)", re.M)
+_FIELD_START = re.compile(r"^[A-Za-z][A-Za-z0-9-]*:")
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class OriginalMessage:
 
 def original_from_message(message: Message) -> OriginalMessage:
     """Headers of an already parsed message."""
-    return OriginalMessage(tuple((k, decode_header_value(v)) for k, v in message.items()))
+    return OriginalMessage(tuple((k, decode_header_value(v)) for k, v in header_items(message)))
 
 
 def original_from_text(text: str) -> OriginalMessage | None:
@@ -77,7 +79,7 @@ def original_from_text(text: str) -> OriginalMessage | None:
         text = _QUOTE.sub("", text)
     lines = text.split("\n")
     start = 0
-    while start < len(lines) and not re.match(r"^[A-Za-z][A-Za-z0-9-]*:", lines[start]):
+    while start < len(lines) and not _FIELD_START.match(lines[start]):
         start += 1
         if start > 50:
             return None

@@ -15,6 +15,7 @@ _ADDRESS = re.compile(
     r"|[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@\[[0-9.:a-fA-F]+\])>?"
 )
 _FIELD = re.compile(r"^([!-9;-~]+):[ \t]*(.*)$")
+_FOLDING = re.compile(r"[\r\n\t]+\s*")
 
 
 def decode_header_value(value: object) -> str:
@@ -34,7 +35,7 @@ def decode_header_value(value: object) -> str:
         except (ValueError, LookupError, AssertionError, HeaderParseError):
             pass
     if "\n" in text or "\r" in text or "\t" in text:
-        text = re.sub(r"[\r\n\t]+\s*", " ", text)
+        text = _FOLDING.sub(" ", text)
     return text.strip()
 
 

@@ -11,6 +11,8 @@ RFC 3464 fields on the way, and clean the collected text
 from __future__ import annotations
 
 import re
+import re._constants as sre_constants  # type: ignore[import-not-found]  # the re module's own parser
+import re._parser as sre_parse  # type: ignore[import-not-found]
 
 from bounces.model import Draft
 from rfc822 import Mail, first_address
@@ -20,6 +22,7 @@ __all__ = [
     "DsnField",
     "dsn_field",
     "fillet",
+    "line_search",
     "reading",
     "reply_code_for",
     "sweep",
@@ -28,6 +31,7 @@ __all__ = [
 
 # rfc822.Mail marks every MIME-returned original with this line.
 ORIGINAL_MARKER = re.compile(r"^Content-Type: message/rfc822\n", re.M)
+_MARKER_TEXT = "Content-Type: message/rfc822\n"
 
 _BOUNDARY_TAIL = re.compile(r" -{2,}[^ \t].+$")
 _FORWARDED = re.compile(r"^\s*fwd?:\s*", re.I)
@@ -53,11 +57,65 @@ def fillet(body: str, boundary: re.Pattern[str]) -> tuple[str, str]:
     """
     cut = len(body)
     start = len(body)
-    for pattern in (boundary, ORIGINAL_MARKER):
-        match = pattern.search(body)
+    for match in (line_search(boundary, body), _original_marker(body)):
         if match and match.start() < cut:
             cut, start = match.start(), match.end()
     return body[:cut], body[start:].lstrip("\n")
+
+
+def _original_marker(body: str) -> re.Match[str] | None:
+    """``ORIGINAL_MARKER.search(body)``, found with str.find (much faster than the regular
+    expression, which tries every position, and most format modules ask for it)."""
+    at = body.find(_MARKER_TEXT)
+    while at >= 0:
+        if at == 0 or body[at - 1] == "\n":
+            return ORIGINAL_MARKER.match(body, at)
+        at = body.find(_MARKER_TEXT, at + 1)
+    return None
+
+
+def line_search(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    """``pattern.search(text)``, faster for a multi-line pattern that starts with ``^`` and text.
+
+    Such a pattern (a separator line: "^------ This is a copy of the message") makes the regular
+    expression engine try every position of a whole body; its matches can only start at a line
+    that begins with the pattern's literal text, and str.find finds those.
+    """
+    prefix = _LINE_PREFIXES.get(pattern)
+    if prefix is None:
+        prefix = _LINE_PREFIXES[pattern] = _line_prefix(pattern)
+    if not prefix:
+        return pattern.search(text)
+    at = text.find(prefix)
+    while at >= 0:
+        if at == 0 or text[at - 1] == "\n":
+            match = pattern.match(text, at)
+            if match is not None:
+                return match
+        at = text.find(prefix, at + 1)
+    return None
+
+
+# The literal text after "^" of each pattern seen by line_search ('' when it has none): a property
+# of the module-level patterns, worked out once.
+_LINE_PREFIXES: dict[re.Pattern[str], str] = {}
+
+
+def _line_prefix(pattern: re.Pattern[str]) -> str:
+    """The plain characters that follow a MULTILINE pattern's leading ``^``, or ''."""
+    flags = pattern.flags
+    if flags & re.IGNORECASE or not flags & re.MULTILINE or not isinstance(pattern.pattern, str):
+        return ""
+    items = list(sre_parse.parse(pattern.pattern, flags))
+    # The parser writes "^" as AT_BEGINNING; MULTILINE makes it a line start when compiled.
+    if not items or items[0] != (sre_constants.AT, sre_constants.AT_BEGINNING):
+        return ""
+    prefix = ""
+    for op, argument in items[1:]:
+        if op is not sre_constants.LITERAL:
+            break
+        prefix += chr(argument)
+    return prefix
 
 
 def reading(lines: list[str], start: str | re.Pattern[str]) -> list[str]:

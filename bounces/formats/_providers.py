@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from bounces.formats._lines import line_search
 from bounces.model import Draft, Reason
 from rfc822 import Mail
 
@@ -43,7 +44,7 @@ def fillet(text: str, pattern: re.Pattern[str]) -> tuple[str, str]:
 
     Sisimai::RFC5322->fillet: the returned message starts after the matched delimiter line.
     """
-    match = pattern.search(text)
+    match = line_search(pattern, text)
     if match is None:
         return text, ""
     return text[: match.start()], text[match.end():].lstrip("\n")

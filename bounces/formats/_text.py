@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from bounces.dsn import draft_from_fields, parse_delivery_status
+from bounces.formats._lines import line_search
 from bounces.model import Draft
 
 __all__ = [
@@ -59,11 +60,29 @@ def cut_original(body: str, *separators: re.Pattern[str]) -> tuple[str, str]:
     The original starts at the first ``Content-Type: message/rfc822`` line or at
     the first match of one of ``separators`` (an MTA's own separator line).
     """
-    cuts = [m for m in (p.search(body) for p in (_ORIGINAL_MARK, *separators)) if m is not None]
+    found = (_original_mark(body), *(line_search(p, body) for p in separators))
+    cuts = [m for m in found if m is not None]
     if not cuts:
         return body, ""
     first = min(cuts, key=lambda m: m.start())
     return body[: first.start()], body[first.end():].lstrip("\n")
+
+
+def _original_mark(body: str) -> re.Match[str] | None:
+    """``_ORIGINAL_MARK.search(body)``; in ASCII text, the candidate lines are found with str.find
+    first (a case-insensitive pattern that starts with ``^`` makes the engine try every position).
+    Only ASCII: there, lower() and the pattern's IGNORECASE agree on every letter."""
+    if not body.isascii():
+        return _ORIGINAL_MARK.search(body)
+    lowered = body.lower()
+    at = lowered.find("content-type:")
+    while at >= 0:
+        if at == 0 or body[at - 1] == "\n":
+            match = _ORIGINAL_MARK.match(body, at)
+            if match is not None:
+                return match
+        at = lowered.find("content-type:", at + 1)
+    return None
 
 
 def find_command(text: str) -> str:

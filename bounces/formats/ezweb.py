@@ -73,11 +73,8 @@ def parse(mail: Mail) -> FormatResult | None:
 
 
 def _score(mail: Mail) -> int:
-    # Every test below needs one of these in the raw header block: a cheap way to say "not mine".
-    if b"ezweb.ne.jp" not in mail.raw and b"au.com" not in mail.raw and b"Mail System Error" not in mail.raw:
-        return 0
     sender, message_id = mail.sender, mail.header("Message-ID")
-    return sum((
+    score = sum((
         "postmaster@ezweb.ne.jp" in sender,
         "postmaster@au.com" in sender,
         mail.subject == "Mail System Error - Returned Mail",
@@ -86,6 +83,13 @@ def _score(mail: Mail) -> int:
         message_id.endswith(".ezweb.ne.jp>"),
         message_id.endswith(".au.com>"),
     ))
+    # Every test above also needs one of these in the raw bytes (an encoded header could hide
+    # them); looked for last, as it costs a pass over the whole message.
+    if score < 2:
+        return score
+    if b"ezweb.ne.jp" not in mail.raw and b"au.com" not in mail.raw and b"Mail System Error" not in mail.raw:
+        return 0
+    return score
 
 
 def _fixed_message(lines: list[str]) -> str:

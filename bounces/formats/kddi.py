@@ -24,6 +24,7 @@ _START = re.compile(r"^Your mail (?:sent|attempted to be delivered) on:? [A-Z][a
 _RECIPIENT = re.compile(r"^[ \t]+Could not be delivered to: <([^ <>]+@[^ <>]+)>")
 _NEEDLES = (b"dion.ne.jp", b"auone-net.jp", b"ezweb.ne.jp (", b".au.com (")
 _SENT_ON = re.compile(r"Your mail sent on: (.+)$")
+_DION = re.compile(r"no-reply@.+\.dion\.ne\.jp")
 _MESSAGES: dict[Reason, tuple[str, ...]] = {
     Reason.MAILBOXFULL: ("As their mailbox is full",),
     Reason.NORELAYING: ("Due to the following SMTP relay error",),
@@ -33,11 +34,12 @@ _MESSAGES: dict[Reason, tuple[str, ...]] = {
 
 def parse(mail: Mail) -> FormatResult | None:
     """Drafts from a KDDI notice, else None."""
-    if not any(needle in mail.raw for needle in _NEEDLES):
-        return None  # a cheap "not mine" before reading headers
-    if not (re.search(r"no-reply@.+\.dion\.ne\.jp", mail.sender)
+    if not (_DION.search(mail.sender)
             or mail.header("Reply-To") == "no-reply@app.auone-net.jp"
             or has_received(mail, "ezweb.ne.jp (") or has_received(mail, ".au.com (")):
+        return None
+    # The headers (parsed once, cached) first: scanning the raw bytes costs a pass over the message.
+    if not any(needle in mail.raw for needle in _NEEDLES):
         return None
     text = mail.text
     start = _START.search(text)

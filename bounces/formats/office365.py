@@ -119,8 +119,10 @@ def _is_office365(mail: Mail) -> bool:
     traits += sum(1 for name in _TRAIT_HEADERS if mail.has_header(name))
     if traits >= 2:
         return True
-    traits += any(_OUTLOOK_HOST.search(r) for r in mail.headers("Received"))
-    traits += bool(_OUTLOOK_HOST.search(mail.header("Message-ID")))
+    # The substring test first: the pattern's leading ".+" makes a miss cost a scan per position.
+    traits += any(".outlook.com" in r and _OUTLOOK_HOST.search(r) for r in mail.headers("Received"))
+    message_id = mail.header("Message-ID")
+    traits += bool(".outlook.com" in message_id and _OUTLOOK_HOST.search(message_id))
     return traits >= 2
 
 

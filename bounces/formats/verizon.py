@@ -29,7 +29,7 @@ _MESSAGES: dict[Reason, tuple[str, ...]] = {
 
 def parse(mail: Mail) -> FormatResult | None:
     """Drafts from a Verizon gateway notice, else None."""
-    if b".vtext.com (" not in mail.raw or not has_received(mail, ".vtext.com ("):
+    if not has_received(mail, ".vtext.com (") or b".vtext.com (" not in mail.raw:  # cached headers first
         return None
     if mail.sender == "post_master@vtext.com":
         drafts, original = _vtext(mail.text)

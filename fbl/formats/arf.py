@@ -65,19 +65,21 @@ def find_report(mail: Mail) -> ArfParts | None:
         # carries a feedback part: it is about a message that failed.
         return None
     report_part: Message | None = None
-    original: OriginalMessage | None = None
+    original_parts: list[Message] = []
     text_parts: list[Message] = []
     for part in mail.parts():
-        ctype = part.get_content_type()
+        ctype = mail.type_of(part)
         if report_part is None and _FEEDBACK_PART.match(ctype):
             report_part = part
         elif ctype in ORIGINAL_TYPES:
-            if original is None:
-                original = original_of_part(part)
+            original_parts.append(part)
         elif ctype.startswith("text/") and not part.is_multipart():
             text_parts.append(part)
     if report_part is None and not declared:
         return None
+    # Only now that the message is a report: reading the returned messages is the costly part.
+    originals = (original_of_part(part) for part in original_parts)
+    original = next((found for found in originals if found is not None), None)
     errors: list[str] = []
     text = "\n".join(decode_part(p)[:_MAX_TEXT] for p in text_parts[:3])
     if report_part is not None:

@@ -39,7 +39,7 @@ def parse(mail: Mail) -> FeedbackReport | None:
         return None
     originals: list[OriginalMessage] = []
     for part in mail.parts():
-        if part.get_content_type() in ORIGINAL_TYPES:
+        if mail.type_of(part) in ORIGINAL_TYPES:
             found = original_of_part(part)
             if found is not None:
                 originals.append(found)
