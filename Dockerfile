@@ -23,5 +23,6 @@ ENV RICOCHET_SERVER_HOST=0.0.0.0 \
 VOLUME ["/app/var"]
 EXPOSE 8025
 
-ENTRYPOINT ["python", "app.py"]
-CMD ["serve"]
+# Apply the database migrations, then serve: a fresh volume gets its tables on first start.
+# Other commands: docker run ricochet python app.py --help
+CMD ["sh", "-c", "python app.py db upgrade && exec python app.py serve"]

@@ -34,7 +34,7 @@ from bounces.formats.rfc3464 import explanation_for
 from bounces.model import Draft, FormatResult, Reason
 from rfc822 import Mail, find_addresses
 
-__all__ = ["NAME", "parse"]
+__all__ = ["EXIM_TEXTS", "NAME", "parse"]
 
 NAME = "exim"
 
@@ -67,7 +67,7 @@ _ENTRY = re.compile(
 _ALIAS = re.compile(r"^\s+\(?(?:ultimately )?generated (?:from|by) ([^\s)]+)\)?")
 _HOST = re.compile(r"\bhost\s+(\S+)\s+\[[^\]]+\]")
 # Exim's own error texts and the reason they name (Sisimai::Lhost::Exim $messagesof, $delayedfor).
-_OWN_TEXTS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
+EXIM_TEXTS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
     (Reason.USERUNKNOWN, ("user not found",)),
     (Reason.HOSTUNKNOWN, ("all host address lookups failed permanently",
                           "all relevant MX records point to non-existent hosts", "Unrouteable address")),
@@ -202,7 +202,7 @@ def _complete(draft: Draft, delayed: bool) -> None:
     if draft.command:
         return  # the remote server's reply: the classifier reads it
     lowered = text.lower()
-    for reason, texts in _OWN_TEXTS:
+    for reason, texts in EXIM_TEXTS:
         if any(t.lower() in lowered for t in texts):
             draft.reason = reason
             break

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 
 from bounces.formats._lines import fillet, reading, sweep
-from bounces.model import Draft, FormatResult, Reason
+from bounces.formats.exim import EXIM_TEXTS
+from bounces.model import Draft, FormatResult
 from rfc822 import Mail
 
 __all__ = ["NAME", "parse"]
@@ -27,24 +28,8 @@ _START = "This message was created automatically by mail delivery software."
 _RECIPIENT = re.compile(r"^[ \t]*<([^ ]+@[^ ]+)>:(.+)$")
 _COMMAND = re.compile(r"SMTP error from remote (?:mail server|mailer) after (?:end of )?([A-Za-z]{4})")
 _REMOTE = re.compile(r"host[ \t]+([^ \t]+)[ \t]\[.+\]:[ \t]")
-# Exim's own texts (Sisimai $messagesof, $delayedfor).
-_TEXTS: tuple[tuple[Reason, tuple[str, ...]], ...] = (
-    (Reason.USERUNKNOWN, ("user not found",)),
-    (Reason.HOSTUNKNOWN, ("all host address lookups failed permanently",
-                          "all relevant MX records point to non-existent hosts", "Unrouteable address")),
-    (Reason.MAILBOXFULL, ("mailbox is full", "error: quota exceed")),
-    (Reason.NOTACCEPT, ("an MX or SRV record indicated no SMTP service",
-                        "no host found for existing SMTP connection")),
-    (Reason.SYNTAXERROR, ("angle-brackets nested too deep", 'expected word or "<"',
-                          "domain missing in source-routed address", "malformed address:")),
-    (Reason.SYSTEMERROR, ("delivery to file forbidden", "delivery to pipe forbidden", "local delivery failed",
-                          "LMTP error after ")),
-    (Reason.CONTENTERROR, ('Too many "Received" headers',)),
-    (Reason.EXPIRED, ("retry timeout exceeded", "No action is required on your part",
-                      "retry time not reached for any host after a long failure period",
-                      "all hosts have been failing for a long time and were last tried", "Delay reason: ",
-                      "has been frozen", "was frozen on arrival by ")),
-)
+# MXLogic relays through Exim and says Exim's own texts (Sisimai reuses its $messagesof).
+_TEXTS = EXIM_TEXTS
 
 
 def parse(mail: Mail) -> FormatResult | None:
