@@ -5,12 +5,16 @@
     python app.py parse [--jsonl] PATH...
     python app.py collect imap --once
     python app.py scheduler
+    python app.py policyd --listen 127.0.0.1:10040 --listen unix:/run/ricochet/policy.sock
+    python app.py identity show account alice@example.com
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator, Sequence
 from importlib import metadata
 
 import click
@@ -22,6 +26,10 @@ from ingest import SourceError, classify_source, iter_messages
 from ingest.commands import cli_commands as ingest_commands
 from ingest.runtime import Runtime
 from jobs.commands import cli_commands as jobs_commands
+from jobs.identity_commands import identity_command
+from policy.commands import policyd_command
+from policy.engine import PolicyEngine
+from policy.server import ServerOptions
 
 __all__ = ["cli", "create_app"]
 
@@ -120,6 +128,24 @@ for _command in ingest_commands(_settings):
 # scheduler, collect imap --once (jobs/commands.py).
 for _command in jobs_commands(_settings):
     cli.add_command(_command)
+cli.add_command(identity_command(_settings))  # identity show|allow|... (jobs/identity_commands.py)
+
+
+
+@contextlib.contextmanager
+def _policy_engine(ctx: click.Context) -> Iterator[PolicyEngine]:
+    """The policy engine of this process, its refresher and flusher running (policy/node.py)."""
+    with Runtime.from_settings(_settings(ctx)) as runtime:  # closing it stops the loops and flushes
+        runtime.policy.start()
+        yield runtime.policy.engine
+
+
+def _policy_server(ctx: click.Context) -> tuple[Sequence[str], ServerOptions]:
+    policy = _settings(ctx).policy
+    return policy.listen, policy.options
+
+
+cli.add_command(policyd_command(_policy_engine, _policy_server))  # policyd (policy/commands.py, docs/mta.md)
 
 if __name__ == "__main__":
     cli()

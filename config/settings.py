@@ -20,6 +20,13 @@ from typing import TypeVar
 from config.attribution import ATTRIBUTION_SCHEMA, AttributionSettings, attribution_settings
 from config.imap import IMAP_SCHEMA, ImapSettings, imap_settings
 from config.ingest import INGEST_INTEGER_KEYS, INGEST_SCHEMA, IngestSettings, ingest_settings
+from config.policy import POLICY_INTEGER_KEYS, POLICY_SCHEMA, PolicySettings, policy_settings
+from config.reputation import (
+    REPUTATION_INTEGER_KEYS,
+    REPUTATION_SCHEMA,
+    ReputationSettings,
+    reputation_settings,
+)
 
 __all__ = [
     "DEFAULT_FILE",
@@ -33,6 +40,8 @@ __all__ = [
     "IngestSettings",
     "LogSettings",
     "ParseSettings",
+    "PolicySettings",
+    "ReputationSettings",
     "ServerSettings",
     "Settings",
     "env_var",
@@ -98,6 +107,8 @@ class Settings:
     ingest: IngestSettings
     attribution: AttributionSettings
     imap: ImapSettings
+    reputation: ReputationSettings
+    policy: PolicySettings
 
 
 class _Bad(ValueError):
@@ -149,10 +160,14 @@ _SCHEMA: dict[str, dict[str, Callable[[object], object]]] = {
     "ingest": INGEST_SCHEMA,  # config/ingest.py
     "attribution": ATTRIBUTION_SCHEMA,  # config/attribution.py
     "imap": IMAP_SCHEMA,  # config/imap.py
+    "reputation": REPUTATION_SCHEMA,  # config/reputation.py
+    "policy": POLICY_SCHEMA,  # config/policy.py
 }
 # Keys whose environment variable is read as an integer.
 _INTEGER_KEYS = frozenset({("server", "port"), ("parse", "max_message_bytes"), ("api", "max_body_bytes")}
-                          | {("ingest", key) for key in INGEST_INTEGER_KEYS})
+                          | {("ingest", key) for key in INGEST_INTEGER_KEYS}
+                          | {("reputation", key) for key in REPUTATION_INTEGER_KEYS}
+                          | {("policy", key) for key in POLICY_INTEGER_KEYS})
 
 
 def env_var(section: str, key: str) -> str:
@@ -187,6 +202,8 @@ def load_settings(path: str | os.PathLike[str] | None = None,
         ingest=_section(ingest_settings, values["ingest"], env),
         attribution=_section(attribution_settings, values["attribution"]),
         imap=_section(imap_settings, values["imap"]),
+        reputation=_section(reputation_settings, values["reputation"]),
+        policy=_section(policy_settings, values["policy"]),
     )
 
 

@@ -1,8 +1,9 @@
-"""What a running Ricochet process holds: its settings, database engine, sessions and pipeline.
+"""What a running Ricochet process holds: its settings, database engine, sessions, pipeline, policy node.
 
 Built once by the entry point (``Runtime.from_settings``) and handed to whoever needs it (the web
 app, the IMAP collector, the CLI commands): no module-level globals (STYLE.md, habit 10). The
-entry point closes it at the end.
+entry point closes it at the end. The policy node (policy/node.py) is built here but its refresh
+and flush loops run only once someone starts them (the web app, ``policyd``); ``close`` stops them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
 from ingest.pipeline import Pipeline
+from policy.node import PolicyNode
 from storage import make_engine, session_factory
 
 __all__ = ["Runtime"]
@@ -28,6 +30,7 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     pipeline: Pipeline
+    policy: PolicyNode  # the policy engine of this process and its database loops (not started)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -36,11 +39,14 @@ class Runtime:
         Connects lazily: nothing is opened until the first session is used.
         """
         engine = make_engine(settings.database.url)
-        return cls(settings=settings, engine=engine, sessions=session_factory(engine),
-                   pipeline=Pipeline.from_settings(settings))
+        sessions = session_factory(engine)
+        return cls(settings=settings, engine=engine, sessions=sessions,
+                   pipeline=Pipeline.from_settings(settings),
+                   policy=PolicyNode.from_settings(settings, engine, sessions))
 
     def close(self) -> None:
-        """Close the database connections (the engine can still reconnect if used again)."""
+        """Stop the policy node's loops (flushing its counts), close the database connections."""
+        self.policy.stop()
         self.engine.dispose()
 
     def __enter__(self) -> Runtime:

@@ -18,6 +18,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from config import Settings
 from ingest.imap import ImapCollector
 from ingest.runtime import Runtime
+from jobs.evaluate import ReputationJobs
 from jobs.lock import SchedulerLock
 from jobs.scheduler import build_scheduler
 
@@ -43,7 +44,7 @@ def _scheduler(settings_of: SettingsOf) -> click.Command:
                   show_default=True, metavar="SECONDS", help="How often a waiting scheduler tries again.")
     @click.pass_context
     def scheduler(ctx: click.Context, lock_retry: float) -> None:
-        """Run the periodic jobs (IMAP collection every poll_seconds) until stopped.
+        """Run the periodic jobs (IMAP collection, reputation evaluation) until stopped.
 
         One scheduler runs per database: a second one (another node, a second start) waits and
         takes over when the first stops. SIGTERM or Ctrl-C stop it; a collection cut short is
@@ -68,7 +69,8 @@ def _scheduler(settings_of: SettingsOf) -> click.Command:
             try:
                 if not _wait_for(lock, stopping, lock_retry):
                     return
-                runner = build_scheduler(_collector(runtime))
+                runner = build_scheduler(_collector(runtime),
+                                         reputation=ReputationJobs(runtime.sessions, settings.reputation))
                 _log_jobs(settings, runner)
                 if not stopping.is_set():
                     runner.start()
@@ -100,8 +102,8 @@ def _log_jobs(settings: Settings, runner: BaseScheduler) -> None:
                  len(settings.imap.mailboxes))
     for job in runner.get_jobs():
         log.info("job %s: %s", job.id, job.name)
-    if not runner.get_jobs():
-        log.warning("no job to run: configure [[imap.mailbox]] tables (docs/imap.md)")
+    if not any(job.id.startswith("imap:") for job in runner.get_jobs()):
+        log.info("no IMAP mailbox to collect: configure [[imap.mailbox]] tables (docs/imap.md)")
 
 
 def _collect(settings_of: SettingsOf) -> click.Group:

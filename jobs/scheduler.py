@@ -7,8 +7,12 @@ the next one on the same mailbox) and ``misfire_grace_time`` (a run late by less
 happens; a later one is skipped and the next interval takes over). They are given to each job
 explicitly, not only as scheduler defaults, so that they hold before the scheduler starts too.
 
-Job ids are stable (``imap:<mailbox name>``), so logs and any later persistent job store name the
-same job across restarts.
+The reputation jobs (jobs/evaluate.py): ``reputation:evaluate`` every [reputation].evaluate_seconds
+and ``reputation:upkeep`` every upkeep_seconds; they run under the same one-scheduler-per-database
+lock, so exactly one node evaluates.
+
+Job ids are stable (``imap:<mailbox name>``, ``reputation:evaluate``), so logs and any later
+persistent job store name the same job across restarts.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from ingest.imap import ImapCollector, MailboxReport
+from jobs.evaluate import ReputationJobs
 
-__all__ = ["JOB_DEFAULTS", "MISFIRE_GRACE_SECONDS", "build_scheduler", "imap_job_id", "run_imap_mailbox"]
+__all__ = ["EVALUATE_JOB_ID", "JOB_DEFAULTS", "MISFIRE_GRACE_SECONDS", "UPKEEP_JOB_ID", "build_scheduler",
+           "imap_job_id", "run_imap_mailbox"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,8 @@ JOB_DEFAULTS: dict[str, Any] = {"coalesce": True, "max_instances": 1,
                                  "misfire_grace_time": MISFIRE_GRACE_SECONDS}
 # Mailboxes are collected in parallel, each by its own job; more threads than this wait their turn.
 MAX_WORKERS = 4
+EVALUATE_JOB_ID = "reputation:evaluate"
+UPKEEP_JOB_ID = "reputation:upkeep"
 
 
 def imap_job_id(mailbox: str) -> str:
@@ -49,8 +57,9 @@ def run_imap_mailbox(collector: ImapCollector, mailbox: str) -> MailboxReport:
 
 def build_scheduler(collector: ImapCollector | None, *,
                     scheduler_class: type[BaseScheduler] = BlockingScheduler,
-                    now: datetime | None = None) -> BaseScheduler:
-    """A scheduler (not started) with every periodic job; ``collector`` None means no IMAP jobs.
+                    now: datetime | None = None, reputation: ReputationJobs | None = None) -> BaseScheduler:
+    """A scheduler (not started) with every periodic job; ``collector`` None means no IMAP jobs,
+    ``reputation`` None no reputation jobs.
 
     Each mailbox's first run is at ``now`` (default: the current time), then every poll_seconds.
     """
@@ -63,4 +72,13 @@ def build_scheduler(collector: ImapCollector | None, *,
                               args=(collector, mailbox.name), id=imap_job_id(mailbox.name),
                               name=f"collect IMAP mailbox {mailbox.name} every {mailbox.poll_seconds} s",
                               next_run_time=start, replace_existing=True, **JOB_DEFAULTS)
+    if reputation is not None:
+        every = reputation.settings.evaluate_seconds
+        scheduler.add_job(reputation.evaluate, IntervalTrigger(seconds=every, timezone=UTC),
+                          id=EVALUATE_JOB_ID, name=f"evaluate the reputation rules every {every} s",
+                          next_run_time=start, replace_existing=True, **JOB_DEFAULTS)
+        every = reputation.settings.upkeep_seconds
+        scheduler.add_job(reputation.upkeep, IntervalTrigger(seconds=every, timezone=UTC),
+                          id=UPKEEP_JOB_ID, name=f"prune old reputation counters every {every} s",
+                          replace_existing=True, **JOB_DEFAULTS)
     return scheduler

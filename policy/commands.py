@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 
 import click
 
@@ -19,9 +20,11 @@ from policy.engine import MemorySendSink, PolicyEngine
 from policy.server import DEFAULT_LISTEN, ServerOptions, parse_listen, serve
 from policy.texts import PolicyConfig
 
-__all__ = ["EngineFactory", "memory_engine", "policyd", "policyd_command"]
+__all__ = ["EngineFactory", "ServerDefaults", "memory_engine", "policyd", "policyd_command"]
 
 EngineFactory = Callable[[click.Context], AbstractContextManager[PolicyEngine]]
+# Where to listen and the server's bounds when the command line does not say ([policy] settings).
+ServerDefaults = Callable[[click.Context], tuple[Sequence[str], ServerOptions]]
 
 
 @contextlib.contextmanager
@@ -39,24 +42,38 @@ def _check_listen(ctx: click.Context, param: click.Parameter, value: Sequence[st
     return value
 
 
-def policyd_command(open_engine: EngineFactory) -> click.Command:
-    """The ``policyd`` click command serving the engine ``open_engine`` yields."""
+def _builtin_defaults(ctx: click.Context) -> tuple[Sequence[str], ServerOptions]:
+    return [DEFAULT_LISTEN], ServerOptions()
+
+
+def policyd_command(open_engine: EngineFactory,
+                    defaults: ServerDefaults = _builtin_defaults) -> click.Command:
+    """The ``policyd`` click command serving the engine ``open_engine`` yields.
+
+    What the command line leaves out comes from ``defaults(ctx)`` (app.py: the [policy] settings).
+    """
 
     @click.command("policyd")
-    @click.option("--listen", "listen", multiple=True, default=[DEFAULT_LISTEN], show_default=True,
-                  callback=_check_listen, metavar="HOST:PORT|unix:PATH",
-                  help="Where to listen; repeat for several (TCP and a unix socket).")
-    @click.option("--idle-timeout", type=click.FloatRange(min=1), default=600.0, show_default=True,
-                  help="Seconds after which an idle connection is closed (Postfix closes its own at 300).")
-    @click.option("--max-connections", type=click.IntRange(min=1), default=1000, show_default=True,
-                  help="Open connections beyond which a new one is closed at once.")
+    @click.option("--listen", "listen", multiple=True, callback=_check_listen, metavar="HOST:PORT|unix:PATH",
+                  help="Where to listen; repeat for several (TCP and a unix socket). "
+                       f"[default: [policy].listen, else {DEFAULT_LISTEN}]")
+    @click.option("--idle-timeout", type=click.FloatRange(min=1), default=None,
+                  help="Seconds after which an idle connection is closed (Postfix closes its own at 300). "
+                       "[default: [policy].idle_timeout, else 600]")
+    @click.option("--max-connections", type=click.IntRange(min=1), default=None,
+                  help="Open connections beyond which a new one is closed at once. "
+                       "[default: [policy].max_connections, else 1000]")
     @click.pass_context
-    def policyd(ctx: click.Context, listen: tuple[str, ...], idle_timeout: float,
-                max_connections: int) -> None:
+    def policyd(ctx: click.Context, listen: tuple[str, ...], idle_timeout: float | None,
+                max_connections: int | None) -> None:
         """Answer Postfix policy delegation and Exim ${readsocket} lookups (docs/mta.md)."""
-        options = ServerOptions(idle_timeout=idle_timeout, max_connections=max_connections)
+        default_listen, options = defaults(ctx)
+        if idle_timeout is not None:
+            options = replace(options, idle_timeout=idle_timeout)
+        if max_connections is not None:
+            options = replace(options, max_connections=max_connections)
         with open_engine(ctx) as engine:
-            serve(engine, listen, options)
+            serve(engine, listen or default_listen, options)
 
     return policyd
 

@@ -37,6 +37,14 @@ from storage.queries import (
     store_raw_message,
 )
 from storage.recipients import hash_recipient, recipient_domain
+from storage.reputation_models import (
+    CounterBucket,
+    DecisionHistory,
+    DecisionOutcome,
+    DecisionRow,
+    OverrideRow,
+    VerdictRow,
+)
 from storage.tokens import create_token, find_token, hash_token, new_token, revoke_token, token_by_hash
 from storage.types import UTCDateTime, utcnow
 
@@ -46,6 +54,10 @@ __all__ = [
     "Base",
     "BounceEvent",
     "ComplaintEvent",
+    "CounterBucket",
+    "DecisionHistory",
+    "DecisionOutcome",
+    "DecisionRow",
     "Event",
     "EventIdentity",
     "EventKind",
@@ -55,9 +67,11 @@ __all__ = [
     "LedgerEntry",
     "MessageKind",
     "MessageStatus",
+    "OverrideRow",
     "RawMessage",
     "TokenRole",
     "UTCDateTime",
+    "VerdictRow",
     "add_ledger_entry",
     "claim_dedup_key",
     "complaint_dedup_key",
