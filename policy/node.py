@@ -43,6 +43,7 @@ from reputation.counters import VOLUME_FIELDS
 from reputation.sketch import address_hash
 from storage.counters import apply_deltas
 from storage.reputation import current_decisions, decisions_changed_since
+from storage.tokens import live_tokens
 
 if TYPE_CHECKING:
     from config import Settings
@@ -214,6 +215,9 @@ class PolicyNode:
         self._unflushed_sends = 0  # sends drained into deltas the database has not taken yet
         self._failing = False  # the last refresh failed
         self._last_logged: dict[str, float] = {}
+        # The API tokens (SHA-256 -> (name, role)) as of the last refresh: the HTTP policy lookup
+        # checks its caller here, so that it never waits on the database either.
+        self.tokens: Mapping[str, tuple[str, str]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, database: Engine,
@@ -282,11 +286,13 @@ class PolicyNode:
                 else:
                     assert self._loaded_at is not None
                     decisions = decisions_changed_since(session, self._loaded_at - REFRESH_OVERLAP)
+                tokens = live_tokens(session)
         except Exception:  # noqa: BLE001 -- keep serving the cached decisions whatever went wrong
             self.stats.refresh_errors += 1
             self._failing = True
             self._log_failure("refresh", "policy: loading decisions failed; the cached ones stay in force")
             return False
+        self.tokens = tokens  # one reference swap, like the decision table
         cache = self.engine.decisions
         if self._loaded_at is None or self._failing:
             log.info("policy: %d decisions loaded from the database%s", len(decisions),

@@ -45,7 +45,15 @@ from storage.reputation_models import (
     OverrideRow,
     VerdictRow,
 )
-from storage.tokens import create_token, find_token, hash_token, new_token, revoke_token, token_by_hash
+from storage.tokens import (
+    create_token,
+    find_token,
+    hash_token,
+    live_tokens,
+    new_token,
+    revoke_token,
+    token_by_hash,
+)
 from storage.types import UTCDateTime, utcnow
 
 __all__ = [
@@ -84,6 +92,7 @@ __all__ = [
     "hash_token",
     "imap_state",
     "ledger_entry",
+    "live_tokens",
     "make_engine",
     "new_token",
     "normalize_message_id",

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from storage.models import ApiToken, TokenRole
 from storage.types import utcnow
 
-__all__ = ["TOKEN_PREFIX", "create_token", "find_token", "hash_token", "new_token", "revoke_token",
-           "token_by_hash"]
+__all__ = ["TOKEN_PREFIX", "create_token", "find_token", "hash_token", "live_tokens", "new_token",
+           "revoke_token", "token_by_hash"]
 
 # Makes a leaked token recognisable to secret scanners and to people.
 TOKEN_PREFIX = "rct_"
@@ -62,6 +62,14 @@ def find_token(session: Session, token: str, now: datetime | None = None) -> Api
     if row.revoked_at is not None and row.revoked_at <= (now or utcnow()):
         return None
     return row
+
+
+def live_tokens(session: Session, now: datetime | None = None) -> dict[str, tuple[str, str]]:
+    """Every token not revoked (as of ``now``): its SHA-256 -> (name, role)."""
+    moment = now or utcnow()
+    rows = session.execute(select(ApiToken.token_sha256, ApiToken.name, ApiToken.role, ApiToken.revoked_at))
+    return {digest: (name, str(role)) for digest, name, role, revoked in rows
+            if revoked is None or revoked > moment}
 
 
 def revoke_token(session: Session, name: str, at: datetime | None = None) -> bool:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from config import ConfigError, load_settings
@@ -27,10 +27,12 @@ from policy.engine import Send
 from policy.node import NodeTimings, PendingDeltas, PolicyNode, SendCounter, build_engine, customer_map
 from policy.texts import PolicyConfig
 from reputation import Action, BucketDelta, CounterStore, Decision, Identity, IdentityKind, State, Window
+from storage import ApiToken
 from storage.counters import load_counters
 from storage.engine import make_engine, session_factory
 from storage.migrate import upgrade
 from storage.reputation import record_decision
+from storage.tokens import revoke_token
 from tests.db import database_url, db_engine, db_session, temporary_database
 from tests.webclient import Api, api, body_of
 
@@ -259,6 +261,9 @@ def _stop_database(engine: Engine, url: str, directory: Path) -> None:
 
 def test_http_policy_answers_mta_tokens_from_the_node(api: Api, db_session: Session) -> None:
     query = {"account": "alice@example.com", "recipient": "bob@gmail.com", "recipient_count": "1"}
+    # The lookup checks tokens in the node's memory, never in the database: a token created
+    # after the node's last refresh is unknown until the next one (within a second).
+    api.runtime.policy.refresh()
     response = api.client.get("/v1/policy", query_string=query, headers=api.auth("mta"))
     assert response.status_code == 200 and body_of(response)["action"] == "allow"
     assert api.client.get("/v1/policy", query_string=query, headers=api.auth("viewer")).status_code == 403
@@ -273,6 +278,22 @@ def test_http_policy_answers_mta_tokens_from_the_node(api: Api, db_session: Sess
         "action=DEFER_IF_PERMIT 4.7.1 Your account alice@example.com")
     api.runtime.close()  # stops the node's loops and flushes the one allowed lookup
     assert shared_totals(api.runtime.engine, ALICE, now)[:2] == (1, 1)
+
+
+def test_http_policy_forgets_a_revoked_token_at_the_next_refresh(api: Api, db_session: Session) -> None:
+    query = {"account": "carol@example.com", "recipient": "bob@gmail.com"}
+    headers = api.auth("mta")
+    api.runtime.policy.refresh()
+    assert api.client.get("/v1/policy", query_string=query, headers=headers).status_code == 200
+    for name, (_, role) in api.runtime.policy.tokens.items():
+        assert len(name) == 64 and role in ("ingest", "viewer", "admin", "mta")  # hashes, not secrets
+    revoked = [row for row in db_session.scalars(select(ApiToken)) if row.role == "mta"]
+    assert revoked
+    for row in revoked:
+        assert revoke_token(db_session, row.name)
+    db_session.commit()
+    api.runtime.policy.refresh()
+    assert api.client.get("/v1/policy", query_string=query, headers=headers).status_code == 401
 
 
 def test_policyd_command_serves_from_the_database_and_flushes_on_sigterm(database_url: str,

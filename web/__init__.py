@@ -23,8 +23,8 @@ from flask import Flask, Response, request
 import policy.http
 from storage import TokenRole
 from web import identities, ingest_api, read_api
-from web.auth import authenticate
-from web.database import RUNTIME_KEY, session_scope
+from web.auth import authenticate_known
+from web.database import RUNTIME_KEY
 from web.errors import ApiError, error_response, register_error_handlers
 
 if TYPE_CHECKING:
@@ -51,13 +51,13 @@ def init_app(app: Flask, runtime: Runtime) -> None:
 def _mta_token(runtime: Runtime) -> policy.http.Authorize:
     """The /v1/policy token check: role mta; a refusal is the API's JSON 401/403.
 
-    A database error is raised on: policy.http answers it with the fail-open action, never a 500.
+    Checked against the policy node's in-memory copy of the live tokens (reloaded with the
+    decisions every second), so the lookup never waits on the database.
     """
 
     def authorize() -> Response | None:
         try:
-            with session_scope(runtime, read_only=True) as session:
-                authenticate(session, request.headers.get("Authorization"), (TokenRole.MTA,))
+            authenticate_known(runtime.policy.tokens, request.headers.get("Authorization"), (TokenRole.MTA,))
         except ApiError as refused:
             return error_response(refused.status, refused.error, refused.detail, refused.headers)
         return None

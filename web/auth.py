@@ -13,7 +13,7 @@ challenge (RFC 6750, section 3).
 from __future__ import annotations
 
 import hmac
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from storage import TokenRole, find_token, hash_token
 from web.errors import ApiError
 
-__all__ = ["INGEST_ROLES", "READ_ROLES", "Caller", "authenticate", "bearer_token"]
+__all__ = ["INGEST_ROLES", "READ_ROLES", "Caller", "authenticate", "authenticate_known", "bearer_token"]
 
 INGEST_ROLES = frozenset({TokenRole.INGEST, TokenRole.ADMIN})
 READ_ROLES = frozenset({TokenRole.VIEWER, TokenRole.ADMIN})
@@ -59,20 +59,46 @@ def authenticate(session: Session, authorization: str | None, roles: Collection[
 
     Raises ApiError 401 (no token, unknown or revoked token) or 403 (a valid token of another role).
     """
+    token = _required_token(authorization)
+    row = find_token(session, token)
+    if row is None or not hmac.compare_digest(row.token_sha256, hash_token(token)):
+        raise _unknown_token()
+    return _with_role(row.name, row.role, roles)
+
+
+def authenticate_known(tokens: Mapping[str, tuple[str, str]], authorization: str | None,
+                       roles: Collection[TokenRole]) -> Caller:
+    """``authenticate`` against an in-memory table (SHA-256 -> (name, role)) of the live tokens.
+
+    For the policy lookup, which never waits on the database: the policy node reloads the table
+    with its decisions every second, so a new or revoked token takes effect within a second.
+    """
+    known = tokens.get(hash_token(_required_token(authorization)))
+    if known is None:
+        raise _unknown_token()
+    return _with_role(known[0], known[1], roles)
+
+
+def _required_token(authorization: str | None) -> str:
     token = bearer_token(authorization)
     if token is None:
         raise ApiError(401, "unauthorized",
                        "This endpoint needs an 'Authorization: Bearer <token>' header; "
                        "create a token with 'python app.py token create'.",
                        {"WWW-Authenticate": _REALM})
-    row = find_token(session, token)
-    if row is None or not hmac.compare_digest(row.token_sha256, hash_token(token)):
-        raise ApiError(401, "unauthorized", "The bearer token is unknown or revoked.",
-                       {"WWW-Authenticate": f'{_REALM}, error="invalid_token"'})
-    allowed = sorted(role.value for role in roles)
-    if row.role not in allowed:
+    return token
+
+
+def _unknown_token() -> ApiError:
+    return ApiError(401, "unauthorized", "The bearer token is unknown or revoked.",
+                    {"WWW-Authenticate": f'{_REALM}, error="invalid_token"'})
+
+
+def _with_role(name: str, role: str, roles: Collection[TokenRole]) -> Caller:
+    allowed = sorted(r.value for r in roles)
+    if role not in allowed:
         raise ApiError(403, "forbidden",
-                       f"Token {row.name!r} has role {row.role!r}; this endpoint needs a token with "
-                       f"role {' or '.join(repr(role) for role in allowed)}.",
+                       f"Token {name!r} has role {role!r}; this endpoint needs a token with "
+                       f"role {' or '.join(repr(r) for r in allowed)}.",
                        {"WWW-Authenticate": f'{_REALM}, error="insufficient_scope"'})
-    return Caller(name=row.name, role=row.role)
+    return Caller(name=name, role=role)
