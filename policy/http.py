@@ -14,6 +14,7 @@ mistake and gets a 400 with a sentence that says what to send instead.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 
 from flask import Blueprint, Response, jsonify, request
@@ -46,6 +47,9 @@ class _BadInput(Exception):
 def blueprint(engine: PolicyEngine, authorize: Authorize) -> Blueprint:
     """The ``/v1/policy`` blueprint answering from ``engine``; ``authorize`` checks the caller's token."""
     bp = Blueprint("policy", __name__)
+    # The engine was written for the asyncio server's single thread; a threaded WSGI server calls
+    # the view from several threads at once, so its counters are updated one lookup at a time.
+    lock = threading.Lock()
 
     @bp.route("/v1/policy", methods=["GET", "POST"])
     def policy() -> Response:
@@ -53,7 +57,9 @@ def blueprint(engine: PolicyEngine, authorize: Authorize) -> Blueprint:
             refused = authorize()
             if refused is not None:
                 return refused
-            answer = engine.answer(_attributes())
+            attributes = _attributes()
+            with lock:
+                answer = engine.answer(attributes)
         except HTTPException:
             raise
         except _BadInput as error:
