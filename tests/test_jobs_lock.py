@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -46,43 +47,58 @@ def test_an_in_memory_database_needs_no_lock():
     lock.release()
 
 
-def _start(config: Path) -> subprocess.Popen[str]:
-    command = [sys.executable, "app.py", "--config", str(config), "scheduler", "--lock-retry", "0.2"]
-    return subprocess.Popen(command, cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+class _Scheduler:
+    """A scheduler subprocess whose output a thread keeps reading, so that the process never
+    blocks on a full pipe (it would then not see SIGTERM's exit through) and a wait has a deadline."""
 
+    def __init__(self, config: Path) -> None:
+        command = [sys.executable, "app.py", "--config", str(config), "scheduler", "--lock-retry", "0.2"]
+        self.process = subprocess.Popen(command, cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-def _wait_for_line(process: subprocess.Popen[str], needle: str, seen: list[str]) -> None:
-    assert process.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if needle in line:
-            return
-    raise AssertionError(f"{needle!r} never came; output:\n{''.join(seen)}")
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    def wait_for_line(self, needle: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(needle in line for line in list(self.lines)):
+                return
+            if self.process.poll() is not None and not self._reader.is_alive():
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"{needle!r} never came; output:\n{''.join(self.lines)}")
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=30)
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
 
 def test_a_second_scheduler_waits_and_takes_over(database_url: str, tmp_path: Path):
     config = tmp_path / "ricochet.toml"
     config.write_text(f'[database]\nurl = "{database_url}"\n', encoding="utf-8")
-    first = _start(config)
-    first_lines: list[str] = []
-    second: subprocess.Popen[str] | None = None
+    first = _Scheduler(config)
+    second: _Scheduler | None = None
     try:
-        _wait_for_line(first, "scheduler lock taken", first_lines)
-        second = _start(config)
-        second_lines: list[str] = []
-        _wait_for_line(second, "another scheduler runs on this database", second_lines)
-        first.send_signal(signal.SIGTERM)
-        assert first.wait(timeout=30) == 0
-        _wait_for_line(second, "taking over", second_lines)
-        second.send_signal(signal.SIGTERM)
-        assert second.wait(timeout=30) == 0
+        first.wait_for_line("scheduler lock taken")
+        second = _Scheduler(config)
+        second.wait_for_line("another scheduler runs on this database")
+        assert first.stop() == 0, "".join(first.lines)
+        second.wait_for_line("taking over")
+        assert second.stop() == 0, "".join(second.lines)
     finally:
-        for process in (first, second):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait()
+        for scheduler in (first, second):
+            if scheduler is not None:
+                scheduler.kill()
