@@ -16,6 +16,11 @@ It keeps a ``reputation.CounterStore`` in memory and, at each run:
 4. writes the decisions that changed (storage.reputation.record_decision: the decision in force
    plus a history entry), with samples from the database in the evidence of a new state.
 
+Each identity is evaluated in its customer's tier (``Tiers``; docs/rules.md, "Assigning customers
+to tiers"): a customer identity in its own, an account in that of its customer in the [attribution]
+directory, an account, script or domain otherwise in that of the customer identity attributed to
+its latest bounce or complaint; an ip or client never (they are shared by many customers).
+
 The first run (after a start) loads 169 hours of counters and events. The API and the CLI
 re-evaluate one identity at once with ``evaluate_now`` (a store rebuilt for that identity).
 """
@@ -23,7 +28,7 @@ re-evaluate one identity at once with ``evaluate_now`` (a store rebuilt for that
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -31,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bounces.model import Reason
 from config import ReputationSettings
-from reputation import BucketDelta, CounterStore, Decision, History, Identity, RuleSet, evaluate
+from reputation import BucketDelta, CounterStore, Decision, History, Identity, IdentityKind, RuleSet, evaluate
 from storage.counters import StoredBucket, changed_buckets, load_counters, prune_buckets
 from storage.reputation import (
     current_decision,
@@ -52,10 +57,12 @@ __all__ = [
     "EvaluationReport",
     "Evaluator",
     "ReputationJobs",
+    "Tiers",
     "count_event",
     "evaluate_identities",
     "evaluate_now",
     "identity_store",
+    "link_customers",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,6 +77,48 @@ SLACK = timedelta(minutes=5)
 _REMEMBER = timedelta(hours=2)
 # Samples for a new state's evidence are taken from the events of this period.
 _SAMPLES = timedelta(hours=24)
+
+
+# Kinds that take the tier of the customer linked to their events; an ip or client serves many customers.
+_LINKED_KINDS = frozenset({IdentityKind.ACCOUNT, IdentityKind.SCRIPT, IdentityKind.DOMAIN})
+
+
+@dataclass(frozen=True)
+class Tiers:
+    """Which tier of the rules each identity is evaluated in (docs/rules.md, "Assigning customers...")."""
+
+    customers: Mapping[str, str] = field(default_factory=dict)  # customer -> tier ([reputation].tiers_csv)
+    directory: Mapping[str, str] = field(default_factory=dict)  # account (lower case) -> customer
+    default: str = ""  # [reputation].default_tier
+
+    @classmethod
+    def from_settings(cls, settings: ReputationSettings, directory: Mapping[str, str] | None = None) -> Tiers:
+        """The tiers of [reputation] with ``directory``, [attribution]'s account -> customer one."""
+        return cls(settings.customer_tiers, directory or {}, settings.default_tier)
+
+    def customer_of(self, identity: Identity, linked: Mapping[Identity, str]) -> str | None:
+        """The customer behind ``identity``: itself, the directory's (accounts), else the linked one."""
+        if identity.kind is IdentityKind.CUSTOMER:
+            return identity.value
+        if identity.kind is IdentityKind.ACCOUNT:
+            known = self.directory.get(identity.value.lower())
+            if known:
+                return known
+        return linked.get(identity) if identity.kind in _LINKED_KINDS else None
+
+    def tier_of(self, identity: Identity, linked: Mapping[Identity, str] | None = None) -> str | None:
+        """``identity``'s tier: its customer's in the CSV, else the default tier (None: the plain rules)."""
+        customer = self.customer_of(identity, linked or {})
+        return (self.customers.get(customer) if customer else None) or self.default or None
+
+
+def link_customers(linked: dict[Identity, str], event: SignalEvent) -> None:
+    """Remember the customer attributed to ``event`` for its other identities (its last one wins)."""
+    customers = [i.value for i in event.identities if i.kind is IdentityKind.CUSTOMER]
+    if len(customers) == 1:  # two customers on one event: attribution is unsure, link neither
+        for identity in event.identities:
+            if identity.kind in _LINKED_KINDS:
+                linked[identity] = customers[0]
 
 
 @dataclass
@@ -108,8 +157,12 @@ def count_event(store: CounterStore, event: SignalEvent, now: datetime) -> bool:
 
 
 def evaluate_identities(session: Session, identities: Iterable[Identity], store: CounterStore, now: datetime,
-                        rules: RuleSet) -> list[Decision]:
-    """Evaluate ``identities`` against ``store`` and write the decisions that changed; returns those."""
+                        rules: RuleSet, tiers: Tiers | None = None,
+                        linked: Mapping[Identity, str] | None = None) -> list[Decision]:
+    """Evaluate ``identities`` against ``store`` and write the decisions that changed; returns those.
+
+    Each is evaluated in its tier (``tiers.tier_of(identity, linked)``; no ``tiers``: the plain rules).
+    """
     wanted = sorted(set(identities), key=lambda i: (i.kind.value, i.value))
     if not wanted:
         return []
@@ -122,7 +175,9 @@ def evaluate_identities(session: Session, identities: Iterable[Identity], store:
         row = rows.get(identity)
         history = History.from_decision(decision_of(row)) if row is not None else None
         standing = [override_of(o) for o in overrides.get(identity, [])]
-        decision = evaluate(identity, store, now, history, standing, verdicts.get(identity, []), rules=rules)
+        tier = tiers.tier_of(identity, linked) if tiers is not None else None
+        decision = evaluate(identity, store, now, history, standing, verdicts.get(identity, []), rules=rules,
+                            tier=tier)
         if decision.state.rank > 0 and (row is None or row.state != decision.state.value
                                         or row.rule != decision.rule):
             decision = decision.with_evidence(samples=evidence_samples(session, identity, now - _SAMPLES))
@@ -132,21 +187,30 @@ def evaluate_identities(session: Session, identities: Iterable[Identity], store:
     return changed
 
 
-def identity_store(session: Session, identity: Identity, rules: RuleSet, now: datetime) -> CounterStore:
-    """A CounterStore holding the past 169 hours of ``identity`` only, rebuilt from the database."""
+def identity_store(session: Session, identity: Identity, rules: RuleSet, now: datetime,
+                   linked: dict[Identity, str] | None = None) -> CounterStore:
+    """A CounterStore holding the past 169 hours of ``identity`` only, rebuilt from the database.
+
+    ``linked``, when given, learns the customer of ``identity``'s events (``link_customers``).
+    """
     store = CounterStore(rules.freemail_domains)
     load_counters(session, store, now - HISTORY, [identity])
-    for event in identity_events(session, identity, since=now - HISTORY):
+    for event in sorted(identity_events(session, identity, since=now - HISTORY), key=lambda e: e.id):
+        if linked is not None:
+            link_customers(linked, event)
         count_event(store, replace(event, identities=(identity,)), now)  # its other identities aside
     return store
 
 
-def evaluate_now(session: Session, identity: Identity, rules: RuleSet, now: datetime) -> Decision | None:
+def evaluate_now(session: Session, identity: Identity, rules: RuleSet, now: datetime,
+                 tiers: Tiers | None = None) -> Decision | None:
     """Re-evaluate ``identity`` at once from the database (after an admin's action); the caller commits.
 
     Returns the decision in force afterwards (None: ok, nothing stored).
     """
-    evaluate_identities(session, [identity], identity_store(session, identity, rules, now), now, rules)
+    linked: dict[Identity, str] = {}
+    store = identity_store(session, identity, rules, now, linked)
+    evaluate_identities(session, [identity], store, now, rules, tiers, linked)
     row = current_decision(session, identity)
     return decision_of(row) if row is not None else None
 
@@ -154,9 +218,12 @@ def evaluate_now(session: Session, identity: Identity, rules: RuleSet, now: date
 class Evaluator:
     """The job's memory between runs: the counters, and how far it read events and counter rows."""
 
-    def __init__(self, rules: RuleSet) -> None:
-        """An evaluator for ``rules``; its first ``run`` loads the past 169 hours."""
+    def __init__(self, rules: RuleSet, tiers: Tiers | None = None) -> None:
+        """An evaluator for ``rules`` and ``tiers``; its first ``run`` loads the past 169 hours."""
         self.rules = rules
+        self.tiers = tiers
+        # identity -> the customer of its latest event (Tiers.customer_of); one entry per sender
+        self.linked: dict[Identity, str] = {}
         self.store = CounterStore(rules.freemail_domains)
         self._last_run: datetime | None = None
         self._event_cursor = 0
@@ -178,6 +245,7 @@ class Evaluator:
                 continue
             self._seen_events[event.id] = event.recorded_at
             self._event_cursor = max(self._event_cursor, event.id)
+            link_customers(self.linked, event)
             if count_event(self.store, event, now):
                 report.events += 1
                 touched.update(event.identities)
@@ -185,7 +253,8 @@ class Evaluator:
         due.update(overrides_changed(session, self._last_run or now - HISTORY, now))
         wanted = touched | due
         report.evaluated = len(wanted)
-        report.changed = evaluate_identities(session, wanted, self.store, now, self.rules)
+        report.changed = evaluate_identities(session, wanted, self.store, now, self.rules, self.tiers,
+                                             self.linked)
         self._last_run = now
         self._forget(now)
         return report
@@ -225,11 +294,16 @@ class Evaluator:
 class ReputationJobs:
     """The scheduler's two reputation jobs, each in its own session and transaction."""
 
-    def __init__(self, sessions: sessionmaker[Session], settings: ReputationSettings) -> None:
-        """Jobs on ``sessions``' database with the rules and intervals of [reputation]."""
+    def __init__(self, sessions: sessionmaker[Session], settings: ReputationSettings,
+                 directory: Mapping[str, str] | None = None) -> None:
+        """Jobs on ``sessions``' database with the rules, tiers and intervals of [reputation].
+
+        ``directory`` is [attribution]'s account -> customer one (``settings.attribution.rules.directory``).
+        """
         self.sessions = sessions
         self.settings = settings
-        self.evaluator = Evaluator(settings.rules)
+        self.tiers = Tiers.from_settings(settings, directory)
+        self.evaluator = Evaluator(settings.rules, self.tiers)
         self.keep = timedelta(days=settings.counter_days)
 
     def evaluate(self, now: datetime | None = None) -> EvaluationReport:
@@ -241,7 +315,7 @@ class ReputationJobs:
         except Exception:
             # The run's counts are in memory but its decisions were not written: start afresh (the
             # next run reloads from the database) rather than skip what this run had read.
-            self.evaluator = Evaluator(self.settings.rules)
+            self.evaluator = Evaluator(self.settings.rules, self.tiers)
             raise
         if report.changed:
             log.info("%s", report.line())

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jobs.evaluate import HISTORY, evaluate_now, identity_store
+from jobs.evaluate import HISTORY, Tiers, evaluate_now, identity_store
 from reputation import Decision, Identity, IdentityKind, Override, OverrideKind, RuleSet, VerdictKind, Window
 from reputation.ruleset import parse_duration
 from storage import OverrideRow, VerdictRow
@@ -92,8 +92,8 @@ def parse_expiry(expires: str | None, expires_in: str | None, now: datetime) -> 
 def apply_action(session: Session, identity: Identity, action: str, *, author: str, reason: str,
                  now: datetime, rules: RuleSet, limit_per_hour: int | None = None,
                  expires_at: datetime | None = None, verdict: str | None = None,
-                 decision_id: int | None = None) -> ActionResult:
-    """Record ``action`` on ``identity`` and re-evaluate it; the caller commits."""
+                 decision_id: int | None = None, tiers: Tiers | None = None) -> ActionResult:
+    """Record ``action`` on ``identity`` and re-evaluate it (in its customer's tier); the caller commits."""
     if action not in ACTIONS:
         raise ActionError(f"unknown action {action!r}; the actions are {', '.join(ACTIONS)}")
     if not reason.strip():
@@ -111,7 +111,7 @@ def apply_action(session: Session, identity: Identity, action: str, *, author: s
         override = Override(identity=identity, kind=OverrideKind(action), author=author[:255], reason=reason,
                             created_at=now, expires_at=expires_at, limit_per_hour=limit_per_hour)
         record_id = add_override(session, override).id
-    return ActionResult(action, record_id, evaluate_now(session, identity, rules, now))
+    return ActionResult(action, record_id, evaluate_now(session, identity, rules, now, tiers))
 
 
 def _verdict(session: Session, identity: Identity, verdict: str | None, decision_id: int | None, author: str,

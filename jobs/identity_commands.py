@@ -15,6 +15,7 @@ import click
 
 from config import Settings
 from ingest.runtime import Runtime
+from jobs.evaluate import Tiers
 from jobs.identity_actions import (
     ActionError,
     ActionResult,
@@ -109,7 +110,9 @@ def identity_command(settings_of: SettingsOf) -> click.Group:
                 with Runtime.from_settings(settings) as runtime, runtime.sessions() as session:
                     result = apply_action(session, who, name, author=author, reason=reason, now=now,
                                           rules=settings.reputation.rules, limit_per_hour=limit,
-                                          expires_at=expires_at, verdict=judgement, decision_id=decision)
+                                          expires_at=expires_at, verdict=judgement, decision_id=decision,
+                                          tiers=Tiers.from_settings(settings.reputation,
+                                                                    settings.attribution.rules.directory))
                     session.commit()
             except (ActionError, ValueError) as error:
                 _fail(ctx, error)

@@ -17,6 +17,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, jsonify, request
 from werkzeug.routing import BaseConverter
 
+from jobs.evaluate import Tiers
 from jobs.identity_actions import (
     ActionError,
     apply_action,
@@ -86,7 +87,9 @@ def act(kind: str, value: str) -> Response:
                 limit_per_hour=_integer(body, "limit_per_hour"),
                 expires_at=parse_expiry(_text(body, "expires") or None, _text(body, "expires_in") or None,
                                         now),
-                verdict=_text(body, "verdict") or None, decision_id=_integer(body, "decision_id"))
+                verdict=_text(body, "verdict") or None, decision_id=_integer(body, "decision_id"),
+                tiers=Tiers.from_settings(runtime.settings.reputation,
+                                          runtime.settings.attribution.rules.directory))
         except ActionError as error:
             raise ApiError(400, "bad_request", f"{error}.") from None
         session.commit()
