@@ -30,6 +30,7 @@ from jobs.identity_commands import identity_command
 from policy.commands import policyd_command
 from policy.engine import PolicyEngine
 from policy.server import ServerOptions
+from reports.commands import report_command
 
 __all__ = ["cli", "create_app"]
 
@@ -129,6 +130,7 @@ for _command in ingest_commands(_settings):
 for _command in jobs_commands(_settings):
     cli.add_command(_command)
 cli.add_command(identity_command(_settings))  # identity show|allow|... (jobs/identity_commands.py)
+cli.add_command(report_command(_settings))  # report --week 2026-W48 (reports/commands.py)
 
 
 

@@ -20,7 +20,9 @@ from typing import TypeVar
 from config.attribution import ATTRIBUTION_SCHEMA, AttributionSettings, attribution_settings
 from config.imap import IMAP_SCHEMA, ImapSettings, imap_settings
 from config.ingest import INGEST_INTEGER_KEYS, INGEST_SCHEMA, IngestSettings, ingest_settings
+from config.notify import NOTIFY_INTEGER_KEYS, NOTIFY_SCHEMA, NotifySettings, notify_settings
 from config.policy import POLICY_INTEGER_KEYS, POLICY_SCHEMA, PolicySettings, policy_settings
+from config.reports import REPORTS_INTEGER_KEYS, REPORTS_SCHEMA, ReportsSettings, reports_settings
 from config.reputation import (
     REPUTATION_INTEGER_KEYS,
     REPUTATION_SCHEMA,
@@ -39,8 +41,10 @@ __all__ = [
     "ImapSettings",
     "IngestSettings",
     "LogSettings",
+    "NotifySettings",
     "ParseSettings",
     "PolicySettings",
+    "ReportsSettings",
     "ReputationSettings",
     "ServerSettings",
     "Settings",
@@ -109,6 +113,8 @@ class Settings:
     imap: ImapSettings
     reputation: ReputationSettings
     policy: PolicySettings
+    notify: NotifySettings
+    reports: ReportsSettings
 
 
 class _Bad(ValueError):
@@ -162,12 +168,16 @@ _SCHEMA: dict[str, dict[str, Callable[[object], object]]] = {
     "imap": IMAP_SCHEMA,  # config/imap.py
     "reputation": REPUTATION_SCHEMA,  # config/reputation.py
     "policy": POLICY_SCHEMA,  # config/policy.py
+    "notify": NOTIFY_SCHEMA,  # config/notify.py
+    "reports": REPORTS_SCHEMA,  # config/reports.py
 }
 # Keys whose environment variable is read as an integer.
 _INTEGER_KEYS = frozenset({("server", "port"), ("parse", "max_message_bytes"), ("api", "max_body_bytes")}
                           | {("ingest", key) for key in INGEST_INTEGER_KEYS}
                           | {("reputation", key) for key in REPUTATION_INTEGER_KEYS}
-                          | {("policy", key) for key in POLICY_INTEGER_KEYS})
+                          | {("policy", key) for key in POLICY_INTEGER_KEYS}
+                          | {("notify", key) for key in NOTIFY_INTEGER_KEYS}
+                          | {("reports", key) for key in REPORTS_INTEGER_KEYS})
 
 
 def env_var(section: str, key: str) -> str:
@@ -204,6 +214,8 @@ def load_settings(path: str | os.PathLike[str] | None = None,
         imap=_section(imap_settings, values["imap"]),
         reputation=_section(reputation_settings, values["reputation"]),
         policy=_section(policy_settings, values["policy"]),
+        notify=_section(notify_settings, values["notify"], env),
+        reports=_section(reports_settings, values["reports"]),
     )
 
 

@@ -21,6 +21,8 @@ from ingest.runtime import Runtime
 from jobs.evaluate import ReputationJobs
 from jobs.lock import SchedulerLock
 from jobs.scheduler import build_scheduler
+from notify.deliver import NotifyJobs
+from reports import WeeklyReports
 
 __all__ = ["cli_commands"]
 
@@ -70,7 +72,10 @@ def _scheduler(settings_of: SettingsOf) -> click.Command:
                 if not _wait_for(lock, stopping, lock_retry):
                     return
                 runner = build_scheduler(_collector(runtime),
-                                         reputation=ReputationJobs(runtime.sessions, settings.reputation))
+                                         reputation=ReputationJobs(runtime.sessions, settings.reputation,
+                                                                   settings.attribution.rules.directory),
+                                         notify=NotifyJobs(settings.notify, runtime.sessions),
+                                         reports=WeeklyReports.from_settings(runtime.sessions, settings))
                 _log_jobs(settings, runner)
                 if not stopping.is_set():
                     runner.start()

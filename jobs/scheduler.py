@@ -11,6 +11,13 @@ The reputation jobs (jobs/evaluate.py): ``reputation:evaluate`` every [reputatio
 and ``reputation:upkeep`` every upkeep_seconds; they run under the same one-scheduler-per-database
 lock, so exactly one node evaluates.
 
+The weekly report (reports/archive.py): ``reports:weekly``, a cron job (default Monday 06:00 UTC)
+that builds and stores last week's report; its misfire grace is an hour, since a weekly run missed
+by a restart should still happen when the process is back.
+
+The notification job (notify/deliver.py): ``notify:deliver`` every [notify].deliver_seconds sends
+the webhooks and e-mails the evaluation job queued, so a slow receiver never delays an evaluation.
+
 Job ids are stable (``imap:<mailbox name>``, ``reputation:evaluate``), so logs and any later
 persistent job store name the same job across restarts.
 """
@@ -24,13 +31,17 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from ingest.imap import ImapCollector, MailboxReport
 from jobs.evaluate import ReputationJobs
+from notify.deliver import NotifyJobs
+from reports.archive import WeeklyReports
 
-__all__ = ["EVALUATE_JOB_ID", "JOB_DEFAULTS", "MISFIRE_GRACE_SECONDS", "UPKEEP_JOB_ID", "build_scheduler",
-           "imap_job_id", "run_imap_mailbox"]
+__all__ = ["DELIVER_JOB_ID", "EVALUATE_JOB_ID", "JOB_DEFAULTS", "MISFIRE_GRACE_SECONDS", "REPORT_JOB_ID",
+           "UPKEEP_JOB_ID",
+           "build_scheduler", "imap_job_id", "run_imap_mailbox"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +54,9 @@ JOB_DEFAULTS: dict[str, Any] = {"coalesce": True, "max_instances": 1,
 MAX_WORKERS = 4
 EVALUATE_JOB_ID = "reputation:evaluate"
 UPKEEP_JOB_ID = "reputation:upkeep"
+DELIVER_JOB_ID = "notify:deliver"
+REPORT_JOB_ID = "reports:weekly"
+REPORT_MISFIRE_GRACE_SECONDS = 3600
 
 
 def imap_job_id(mailbox: str) -> str:
@@ -57,9 +71,12 @@ def run_imap_mailbox(collector: ImapCollector, mailbox: str) -> MailboxReport:
 
 def build_scheduler(collector: ImapCollector | None, *,
                     scheduler_class: type[BaseScheduler] = BlockingScheduler,
-                    now: datetime | None = None, reputation: ReputationJobs | None = None) -> BaseScheduler:
+                    now: datetime | None = None, reputation: ReputationJobs | None = None,
+                    reports: WeeklyReports | None = None,
+                    notify: NotifyJobs | None = None) -> BaseScheduler:
     """A scheduler (not started) with every periodic job; ``collector`` None means no IMAP jobs,
-    ``reputation`` None no reputation jobs.
+    ``reputation`` None no reputation jobs, ``reports`` None no weekly report, ``notify`` None no
+    notification job.
 
     Each mailbox's first run is at ``now`` (default: the current time), then every poll_seconds.
     """
@@ -81,4 +98,16 @@ def build_scheduler(collector: ImapCollector | None, *,
         scheduler.add_job(reputation.upkeep, IntervalTrigger(seconds=every, timezone=UTC),
                           id=UPKEEP_JOB_ID, name=f"prune old reputation counters every {every} s",
                           replace_existing=True, **JOB_DEFAULTS)
+    if reports is not None:
+        when = CronTrigger(day_of_week=reports.day_of_week, hour=reports.hour, minute=reports.minute,
+                           timezone=UTC)
+        scheduler.add_job(reports.run, when, id=REPORT_JOB_ID, replace_existing=True,
+                          name=f"build last week's report ({reports.day_of_week} {reports.hour:02d}:"
+                               f"{reports.minute:02d} UTC)",
+                          **{**JOB_DEFAULTS, "misfire_grace_time": REPORT_MISFIRE_GRACE_SECONDS})
+    if notify is not None:
+        every = notify.settings.deliver_seconds
+        scheduler.add_job(notify.deliver, IntervalTrigger(seconds=every, timezone=UTC), id=DELIVER_JOB_ID,
+                          name=f"send queued notifications every {every} s", replace_existing=True,
+                          **JOB_DEFAULTS)
     return scheduler

@@ -23,6 +23,7 @@ from storage.models import (
     RawMessage,
     TokenRole,
 )
+from storage.notify_models import Delivery, DeliveryChannel, DeliveryStatus, NotifyEvent
 from storage.queries import (
     add_ledger_entry,
     claim_dedup_key,
@@ -66,6 +67,9 @@ __all__ = [
     "DecisionHistory",
     "DecisionOutcome",
     "DecisionRow",
+    "Delivery",
+    "DeliveryChannel",
+    "DeliveryStatus",
     "Event",
     "EventIdentity",
     "EventKind",
@@ -75,6 +79,7 @@ __all__ = [
     "LedgerEntry",
     "MessageKind",
     "MessageStatus",
+    "NotifyEvent",
     "OverrideRow",
     "RawMessage",
     "TokenRole",

@@ -28,6 +28,7 @@ from reputation import (
     Verdict,
     VerdictKind,
 )
+from storage.notify_models import enqueue_state_change
 from storage.reputation_models import DecisionHistory, DecisionOutcome, DecisionRow, OverrideRow, VerdictRow
 
 __all__ = [
@@ -142,6 +143,11 @@ def record_decision(session: Session, decision: Decision, now: datetime,
         session.add(entry)
         session.flush()
         history_id = entry.id
+    # Told to the configured webhooks and admins by the delivery job (notify/deliver.py), never here.
+    enqueue_state_change(session, row.state if row is not None else None, {
+        "identity": {"kind": decision.identity.kind.value, "value": decision.identity.value},
+        "new_state": decision.state.value, "action": decision.action.value, "rule": decision.rule,
+        "reason": decision.reason, "evidence": evidence, "decided_at": decision.decided_at.isoformat()}, now)
     if row is None:
         row = DecisionRow(identity_kind=decision.identity.kind.value, identity_value=decision.identity.value)
         session.add(row)

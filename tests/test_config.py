@@ -80,7 +80,7 @@ def test_environment_overrides_file_and_defaults(tmp_path: Path) -> None:
                              "connect_attempts, backoff_seconds, backoff_max_seconds, mailbox"),
     ("[smtp]\nport = 25\n", "ricochet.toml: unknown section [smtp]; the sections are [server], [log], "
                             "[database], [parse], [api], [ingest], [attribution], [imap], [reputation], "
-                            "[policy]"),
+                            "[policy], [notify], [reports]"),
     ('[database]\nurl = "ricochet.db"\n', "ricochet.toml: [database].url must be a database URL such as "
                                           "sqlite:///var/ricochet.db or postgresql+psycopg://user:password"
                                           "@host/ricochet, got 'ricochet.db'"),

@@ -44,7 +44,7 @@ def test_the_columns_are_reputations_fields() -> None:
 
 def test_migration_0002_upgrades_0001_and_downgrades(empty_database_url: str) -> None:
     migrate.upgrade(empty_database_url, "0001")
-    migrate.upgrade(empty_database_url)
+    migrate.upgrade(empty_database_url, "0002")
     assert migrate.current(empty_database_url) == "0002"
     engine = make_engine(empty_database_url)
     try:

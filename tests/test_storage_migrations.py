@@ -127,4 +127,4 @@ def test_unsupported_database_is_refused_with_the_fix() -> None:
 
 
 def test_head_is_the_reputation_revision() -> None:
-    assert migrate.head() == "0002"
+    assert migrate.head() == "0003"

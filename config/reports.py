@@ -1,0 +1,53 @@
+"""The [reports] section: when the scheduler builds last week's report, and where it stores it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+__all__ = ["REPORTS_INTEGER_KEYS", "REPORTS_SCHEMA", "WEEKDAYS", "ReportsSettings", "reports_settings"]
+
+# APScheduler CronTrigger's day_of_week names.
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class ReportsSettings:
+    """[reports]: the weekly report's run time (UTC) and its directory."""
+
+    weekday: str
+    hour: int
+    directory: str
+
+
+def _weekday(value: object) -> str:
+    if not isinstance(value, str) or value.strip().lower()[:3] not in WEEKDAYS:
+        raise ValueError(f"must be a day of the week: one of {', '.join(WEEKDAYS)}")
+    return value.strip().lower()[:3]
+
+
+def _hour(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 23:
+        raise ValueError("must be an hour between 0 and 23 (UTC)")
+    return value
+
+
+def _directory(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError('must be a directory path in quotes, such as "var/reports"')
+    return value
+
+
+# Validators of each key; they raise ValueError with the end of the sentence after '[reports].key'.
+REPORTS_SCHEMA: dict[str, Callable[[object], object]] = {
+    "weekday": _weekday,
+    "hour": _hour,
+    "directory": _directory,
+}
+REPORTS_INTEGER_KEYS = frozenset({"hour"})
+
+
+def reports_settings(values: Mapping[str, object]) -> ReportsSettings:
+    """The validated [reports] section (each value has passed REPORTS_SCHEMA)."""
+    return ReportsSettings(weekday=str(values["weekday"]), hour=int(str(values["hour"])),
+                           directory=str(values["directory"]))
