@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -24,6 +23,7 @@ import rfc822
 from bounces.formats import REGISTRY
 from bounces.formats._lines import dsn_field, fillet, reply_code_for, sweep
 from bounces.model import Reason
+from tests.format_cases import Expected, assert_delivery
 
 DATA = Path(__file__).parent / "data" / "formats"
 GROUP_B_NAMES = ("sendmail", "v5sendmail", "qmail", "messagingserver", "exchange2003", "exchange2007",
@@ -31,17 +31,6 @@ GROUP_B_NAMES = ("sendmail", "v5sendmail", "qmail", "messagingserver", "exchange
                  "surfcontrol", "mailfoundry", "barracuda", "activehunter", "bigfoot", "fml", "apachejames")
 GROUP_B: tuple[ModuleType, ...] = tuple(
     importlib.import_module(f"bounces.formats.{name}") for name in GROUP_B_NAMES)
-
-
-@dataclass(frozen=True)
-class Expected:
-    file: str
-    recipient: str
-    status: str
-    diagnostic: str  # a substring of the diagnostic
-    reason: Reason | None = None  # asserted when the format itself names it
-    command: str = ""
-    reply_code: str = ""
 
 
 CASES = [
@@ -136,11 +125,7 @@ def test_format_reads_its_sample(case: Expected) -> None:
     assert found, [d.recipient for d in report.deliveries]
     delivery = found[0]
     assert delivery.status == case.status
-    assert case.diagnostic in delivery.diagnostic
-    if case.command:
-        assert delivery.command == case.command
-    if case.reply_code:
-        assert delivery.reply_code == case.reply_code
+    assert_delivery(delivery, case)
     if case.reason is not None:
         result = module.parse(_load(case.file))
         assert result is not None

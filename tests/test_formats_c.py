@@ -8,7 +8,6 @@ module ports names them); the expected values below are what those messages say.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -34,21 +33,11 @@ from bounces.formats import (
     zoho,
 )
 from bounces.model import Reason
+from tests.format_cases import Expected, assert_delivery
 
 DATA = Path(__file__).parent / "data" / "formats"
 GROUP_C = (amazonses, amazonworkmail, receivingses, gmail, googlegroups, yahoo, gmx, mailru, yandex,
            zoho, ezweb, kddi, mfilter, verizon)
-
-
-@dataclass(frozen=True)
-class Expected:
-    file: str
-    recipient: str
-    status: str
-    diagnostic: str  # a substring of the diagnostic
-    reason: Reason | None = None  # asserted when the format itself names it
-    command: str = ""
-    reply_code: str = ""
 
 
 CASES = [
@@ -96,15 +85,9 @@ def test_format_reads_its_sample(case: Expected) -> None:
     report = bounces.parse((DATA / case.file).read_bytes())
     assert report.format == case.file.rsplit("-", 1)[0]
     delivery = next(d for d in report.deliveries if d.recipient == case.recipient)
-    if case.status:
-        assert delivery.status == case.status
-    assert case.diagnostic in delivery.diagnostic
+    assert_delivery(delivery, case)
     if case.reason is not None:
         assert delivery.reason is case.reason
-    if case.command:
-        assert delivery.command == case.command
-    if case.reply_code:
-        assert delivery.reply_code == case.reply_code
     assert report.original is not None
     assert case.recipient in report.original.to or case.file.startswith(("amazonses-03", "verizon-01"))
 
