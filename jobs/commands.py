@@ -13,6 +13,7 @@ from collections.abc import Callable
 from types import FrameType
 
 import click
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 
 from config import Settings
@@ -29,6 +30,9 @@ __all__ = ["cli_commands"]
 SettingsOf = Callable[[click.Context], Settings]
 
 log = logging.getLogger(__name__)
+
+# How often the main thread looks at the stop flag (a signal also wakes it at once).
+_STOP_POLL_SECONDS = 1.0
 
 
 def cli_commands(settings_of: SettingsOf) -> list[click.Command]:
@@ -59,29 +63,33 @@ def _scheduler(settings_of: SettingsOf) -> click.Command:
         stopping = threading.Event()
 
         def stop(signum: int, frame: FrameType | None) -> None:
+            # Only set the flag: the main thread acts on it. Calling into the scheduler from here
+            # raced with its start (a signal before it counted as running was lost, and the
+            # process then ran on after SIGTERM).
             log.info("stopping the scheduler (signal %d)", signum)
             stopping.set()
-            if runner is not None and runner.running:
-                runner.shutdown(wait=False)
 
-        runner: BaseScheduler | None = None
         signal.signal(signal.SIGTERM, stop)
         with Runtime.from_settings(settings) as runtime:
             lock = SchedulerLock(runtime.engine)
+            runner: BaseScheduler | None = None
             try:
                 if not _wait_for(lock, stopping, lock_retry):
                     return
-                runner = build_scheduler(_collector(runtime),
+                runner = build_scheduler(_collector(runtime), scheduler_class=BackgroundScheduler,
                                          reputation=ReputationJobs(runtime.sessions, settings.reputation,
                                                                    settings.attribution.rules.directory),
                                          notify=NotifyJobs(settings.notify, runtime.sessions),
                                          reports=WeeklyReports.from_settings(runtime.sessions, settings))
                 _log_jobs(settings, runner)
-                if not stopping.is_set():
-                    runner.start()
+                runner.start()
+                while not stopping.wait(_STOP_POLL_SECONDS):
+                    pass
             except KeyboardInterrupt:
                 log.info("stopping the scheduler (interrupted)")
             finally:
+                if runner is not None and runner.running:
+                    runner.shutdown(wait=True)  # a job under way finishes; the next run takes up the rest
                 lock.release()
 
     return scheduler
