@@ -37,7 +37,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from bounces.model import Reason
 from config import ReputationSettings
 from reputation import BucketDelta, CounterStore, Decision, History, Identity, IdentityKind, RuleSet, evaluate
-from storage.counters import StoredBucket, changed_buckets, load_counters, prune_buckets
+from storage.counters import (
+    MINUTE_ROWS_KEPT,
+    StoredBucket,
+    changed_buckets,
+    load_counters,
+    prune_buckets,
+    roll_up_minutes,
+)
 from storage.reputation import (
     current_decision,
     decision_of,
@@ -230,6 +237,7 @@ class Evaluator:
         self._seen_events: dict[int, datetime] = {}  # id -> recorded_at, within the slack
         # row id -> (its updated_at, the counts merged), for rows written in the last two hours
         self._seen_rows: dict[int, tuple[datetime, dict[str, int]]] = {}
+        self._folded: list[StoredBucket] = []  # hour rows of the last upkeep, marked seen once committed
 
     def run(self, session: Session, now: datetime) -> EvaluationReport:
         """One evaluation at ``now``; the caller commits."""
@@ -260,11 +268,22 @@ class Evaluator:
         return report
 
     def upkeep(self, session: Session, now: datetime, keep: timedelta) -> tuple[int, int]:
-        """Forget idle identities in memory and delete counter rows older than ``keep``; the caller commits.
+        """Forget idle identities in memory, fold minute rows older than a day into hour rows and
+        delete counter rows older than ``keep``; the caller commits, then calls ``folded``.
 
         Returns (identities forgotten, rows deleted).
         """
+        self._folded = roll_up_minutes(session, now - MINUTE_ROWS_KEPT, now)
         return self.store.prune(now), prune_buckets(session, now, keep)
+
+    def folded(self) -> None:
+        """After upkeep's commit: the hour rows it wrote hold counts this job has merged already (from
+        their minute rows), so they are marked as seen. Before the first run nothing was merged: the
+        first run reads them like any row."""
+        if self._last_run is not None:
+            for row in self._folded:
+                self._seen_rows[row.id] = (row.updated_at, dict(row.delta.counts))
+        self._folded = []
 
     def _since(self, last: datetime | None) -> datetime:
         assert last is not None
@@ -322,8 +341,9 @@ class ReputationJobs:
         return report
 
     def upkeep(self, now: datetime | None = None) -> tuple[int, int]:
-        """The upkeep job: prune memory and old counter rows, committed."""
+        """The upkeep job: prune memory, fold old minute rows into hours, delete old rows; committed."""
         with self.sessions() as session:
             result = self.evaluator.upkeep(session, now or utcnow(), self.keep)
             session.commit()
+        self.evaluator.folded()
         return result

@@ -15,6 +15,8 @@ changes nothing: readers may re-read a row safely.
 
 ``load_counters`` rebuilds a CounterStore from the table (at the start of the evaluation job, or
 for one identity in an API request); ``changed_buckets`` is what the running job reads each run.
+Nodes write minute rows; the upkeep job folds those older than a day into hour rows
+(``roll_up_minutes``) and deletes what is older than [reputation].counter_days (``prune_buckets``).
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, select, tuple_, update
+from sqlalchemy import Table, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from reputation import BucketDelta, CounterStore, DistinctSketch, Identity, IdentityKind
+from reputation.counters import HOUR, MINUTE
 from storage.reputation_models import COUNTER_COLUMNS, CounterBucket
 from storage.types import utcnow
 
@@ -38,6 +41,9 @@ _TABLE = cast(Table, CounterBucket.__table__)
 _KEY = ("identity_kind", "identity_value", "seconds", "start")
 # Rows per statement: keeps a flush of a busy node under PostgreSQL's 65,535 bind parameters.
 _BATCH = 1000
+# Minute rows serve only the 10-minute and 1-hour windows (reputation.counters.MINUTES_KEPT): after
+# this long they are folded into hour rows (roll_up_minutes).
+MINUTE_ROWS_KEPT = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -162,3 +168,31 @@ def prune_buckets(session: Session, now: datetime, keep: timedelta) -> int:
     result = session.execute(delete(CounterBucket).where(CounterBucket.start < now - keep),
                              execution_options={"synchronize_session": False})
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def roll_up_minutes(session: Session, before: datetime, now: datetime, hours: int = 24) -> list[StoredBucket]:
+    """Fold the minute rows that started before ``before`` into hour rows; the caller commits.
+
+    Minute rows serve only the 10-minute and 1-hour windows; kept for weeks they would be one row
+    per sending identity and minute. Their counts are added to the identity's hour row (which
+    every reader sums the same way: totals do not change) and the minute rows deleted, at most
+    ``hours`` hours of them per call, oldest first, whole hours at a time. Distinct-recipient
+    sketches are dropped: hour buckets have none. Returns the hour rows written (their new totals),
+    so that the evaluation job does not merge them a second time.
+    """
+    minute = (_TABLE.c.seconds == MINUTE) & (_TABLE.c.start < _hour(before))
+    oldest = session.scalar(select(func.min(_TABLE.c.start)).where(minute))
+    if oldest is None:
+        return []
+    cut = min(_hour(before), _hour(oldest) + timedelta(hours=hours))
+    folded = (_TABLE.c.seconds == MINUTE) & (_TABLE.c.start < cut)
+    deltas = [BucketDelta(stored.delta.identity, _hour(stored.delta.start), HOUR, stored.delta.counts)
+              for stored in map(_stored, session.execute(select(_TABLE).where(folded)))]
+    apply_deltas(session, deltas, now)
+    session.execute(delete(_TABLE).where(folded), execution_options={"synchronize_session": False})
+    written = select(_TABLE).where(_TABLE.c.seconds == HOUR, _TABLE.c.updated_at == now, _TABLE.c.start < cut)
+    return [_stored(row) for row in session.execute(written)]

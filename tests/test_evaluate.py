@@ -20,7 +20,7 @@ from jobs.evaluate import Evaluator, ReputationJobs, evaluate_now
 from jobs.identity_actions import ActionError, apply_action
 from jobs.scheduler import EVALUATE_JOB_ID, UPKEEP_JOB_ID, build_scheduler
 from reputation import Action, Identity, IdentityKind, RuleSet, State, Window
-from storage import DecisionHistory, DecisionRow, session_factory
+from storage import CounterBucket, DecisionHistory, DecisionRow, session_factory
 from storage.counters import apply_deltas
 from storage.reputation import current_decision, decision_of, decisions_changed_since
 from tests import db
@@ -189,9 +189,35 @@ def test_the_scheduler_runs_the_reputation_jobs(db_engine: Engine, db_session: S
     scheduler = build_scheduler(None, scheduler_class=BackgroundScheduler, now=NOW, reputation=jobs)
     assert {job.id for job in scheduler.get_jobs()} == {EVALUATE_JOB_ID, UPKEEP_JOB_ID}
     traffic(db_session, complaints=6, sends=600, now=NOW)
-    apply_deltas(db_session, send_deltas(ALICE, 1, NOW - timedelta(days=9)).drain_deltas(), NOW)
+    apply_deltas(db_session, send_deltas(ALICE, 1, NOW - timedelta(days=36)).drain_deltas(), NOW)
     db_session.commit()
     report = jobs.evaluate(NOW)
     assert [(d.identity, d.state) for d in report.changed] == [(ALICE, State.PAUSED)]
     assert "account alice@example.com -> paused" in report.line()
-    assert jobs.upkeep(NOW) == (0, 1)  # the 9-day-old row is past counter_days (8)
+    assert jobs.upkeep(NOW) == (0, 1)  # the 36-day-old row is past counter_days (35)
+
+
+def test_folding_old_minute_rows_into_hours_counts_nothing_twice(db_engine: Engine, db_session: Session) -> None:
+    """The upkeep job folds minute rows older than a day into hour rows (storage/counters.py); the
+    running job has merged those sends already and a restarted one reads them once."""
+    two_days_ago = NOW - timedelta(days=2)
+    apply_deltas(db_session, send_deltas(ALICE, 30, two_days_ago).drain_deltas(), two_days_ago)
+    apply_deltas(db_session, send_deltas(ALICE, 5, NOW - timedelta(minutes=3)).drain_deltas(), NOW)
+    db_session.commit()
+    jobs = ReputationJobs(session_factory(db_engine), load_settings(env={}).reputation)
+
+    def week_sends(job: ReputationJobs) -> int:
+        return job.evaluator.store.window_totals(ALICE, Window.WEEK, NOW).sends
+
+    jobs.evaluate(NOW)
+    assert week_sends(jobs) == 35
+    jobs.upkeep(NOW)
+    rows = db_session.execute(select(CounterBucket.seconds, CounterBucket.sends)
+                              .where(CounterBucket.start < NOW - timedelta(days=1))).tuples().all()
+    db_session.rollback()  # end the read: SQLite sessions hold the write lock (storage/engine.py)
+    assert rows == [(3600, 30)]  # one hour row now holds the 30 sends of two days ago
+    jobs.evaluate(NOW + timedelta(seconds=5))
+    assert week_sends(jobs) == 35
+    restarted = ReputationJobs(session_factory(db_engine), load_settings(env={}).reputation)
+    restarted.evaluate(NOW + timedelta(seconds=10))
+    assert week_sends(restarted) == 35

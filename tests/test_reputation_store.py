@@ -24,7 +24,7 @@ from reputation import (
     Window,
 )
 from storage import CounterBucket, DecisionHistory, migrate, session_factory
-from storage.counters import apply_deltas, changed_buckets, load_counters, prune_buckets
+from storage.counters import apply_deltas, changed_buckets, load_counters, prune_buckets, roll_up_minutes
 from storage.engine import make_engine
 from storage.reputation import current_decisions, decisions_changed_since, record_decision
 from storage.reputation_models import COUNTER_COLUMNS
@@ -141,3 +141,31 @@ def test_decisions_in_force_and_their_history(db_session: Session) -> None:
     history = db_session.scalars(select(DecisionHistory).order_by(DecisionHistory.id)).all()
     assert [(h.state, h.outcome, h.ended_at) for h in history] == [
         ("paused", "auto_resumed", later), ("watch", None, None)]
+
+
+def test_minute_rows_older_than_a_day_are_folded_into_hour_rows(db_session: Session) -> None:
+    two_days_ago = (NOW - timedelta(days=2)).replace(second=0)  # the start of an hour
+    apply_deltas(db_session, node(0, 3, two_days_ago + timedelta(minutes=5)).drain_deltas(), NOW)
+    apply_deltas(db_session, node(3, 7, two_days_ago + timedelta(minutes=40)).drain_deltas(), NOW)
+    apply_deltas(db_session, node(0, 4, NOW - timedelta(hours=2)).drain_deltas(), NOW)
+    db_session.commit()
+
+    def sends() -> dict[tuple[str, int, datetime], int]:
+        rows = db_session.execute(select(CounterBucket.identity_value, CounterBucket.seconds,
+                                         CounterBucket.start, CounterBucket.sends)).tuples()
+        return {(value, seconds, start): count for value, seconds, start, count in rows}
+
+    before = sends()
+    written = roll_up_minutes(db_session, NOW - timedelta(days=1), NOW)
+    db_session.commit()
+    after = sends()
+    # The 3 + 4 sends of two days ago are one hour row per identity now; two hours ago is untouched.
+    for value in {key[0] for key in before}:
+        old = {k: v for k, v in before.items() if k[0] == value and k[2] < NOW - timedelta(days=1)}
+        assert after[(value, 3600, two_days_ago)] == sum(old.values())
+        assert not [k for k in after if k[0] == value and k[1] == 60 and k[2] < NOW - timedelta(days=1)]
+    recent = {k: v for k, v in before.items() if k[2] >= NOW - timedelta(days=1)}
+    assert recent and all(after[k] == v for k, v in recent.items())
+    assert sum(after.values()) == sum(before.values())
+    assert {(w.delta.seconds, w.delta.start) for w in written} == {(3600, two_days_ago)}
+    assert roll_up_minutes(db_session, NOW - timedelta(days=1), NOW) == []  # nothing left to fold
