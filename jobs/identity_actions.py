@@ -37,6 +37,8 @@ __all__ = ["ACTIONS", "ActionError", "ActionResult", "apply_action", "decision_j
 
 ACTIONS = ("allow", "block", "limit", "resume", "verdict")
 _MAX_VALUE = 1000  # the column's size
+# The override's limit column is a 32-bit integer; a bigger number would fail in the database.
+MAX_LIMIT_PER_HOUR = 2**31 - 1
 
 
 class ActionError(ValueError):
@@ -104,8 +106,10 @@ def apply_action(session: Session, identity: Identity, action: str, *, author: s
         record_id = _verdict(session, identity, verdict, decision_id, author, reason, now)
     else:
         if action == "limit" and (limit_per_hour is None or isinstance(limit_per_hour, bool)
-                                  or not isinstance(limit_per_hour, int) or limit_per_hour < 0):
-            raise ActionError("limit needs limit_per_hour, a whole number of messages an hour (0 or more)")
+                                  or not isinstance(limit_per_hour, int)
+                                  or not 0 <= limit_per_hour <= MAX_LIMIT_PER_HOUR):
+            raise ActionError("limit needs limit_per_hour, a whole number of messages an hour "
+                              f"(0 to {MAX_LIMIT_PER_HOUR})")
         if action != "limit" and limit_per_hour is not None:
             raise ActionError(f"limit_per_hour goes with the limit action only, not with {action}")
         override = Override(identity=identity, kind=OverrideKind(action), author=author[:255], reason=reason,

@@ -109,6 +109,8 @@ def test_verdict_and_overrides_through_the_api(api: Api, db_session: Session) ->
     ({"action": "allow", "reason": "x", "expires_in": "soon"}, "expires_in must be a duration"),
     ({"action": "allow", "reason": "x", "until": "1h"}, "Unknown field 'until'"),
     ({"action": "limit", "reason": "x", "limit_per_hour": "ten"}, "limit_per_hour must be a whole number"),
+    # The override's column is a 32-bit integer (storage/reputation_models.py).
+    ({"action": "limit", "reason": "x", "limit_per_hour": 2**31}, "(0 to 2147483647)"),
 ])
 def test_bad_actions_are_400_with_a_sentence(api: Api, body: dict[str, Any], detail: str) -> None:
     response = act(api, body)
