@@ -4,6 +4,15 @@ Webhooks go to ``webhook_urls``, signed with a secret that is never in the confi
 read from the environment variable named by ``secret_env`` or from ``secret_file`` (like
 [ingest]'s recipient salt). E-mails go to ``admins`` through the SMTP relay ``smtp_host``; an
 empty ``smtp_host`` or ``admins`` sends none.
+
+The relay may want SMTP AUTH (``smtp_user``). Its password is never in the configuration either:
+like [imap]'s mailboxes, the configuration names the environment variable (``smtp_password_env``)
+or the file (``smtp_password_file``) that holds it, and notify/mail.py reads it at each connection,
+so a rotated password file is used without a restart. A password is only sent over TLS, or to a
+relay on this host.
+
+The delivery log is pruned daily: delivered rows after ``keep_delivered_days``, failed ones after
+``keep_failed_days`` (kept longer, since they are what an admin looks into).
 """
 
 from __future__ import annotations
@@ -14,11 +23,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["MIN_SECRET_LENGTH", "NOTIFY_INTEGER_KEYS", "NOTIFY_SCHEMA", "SMTP_SECURITY", "NotifySettings",
-           "notify_settings"]
+__all__ = ["LOOPBACK_HOSTS", "MIN_SECRET_LENGTH", "NOTIFY_INTEGER_KEYS", "NOTIFY_SCHEMA", "SMTP_SECURITY",
+           "NotifySettings", "notify_settings"]
 
 MIN_SECRET_LENGTH = 16
 SMTP_SECURITY = ("none", "starttls", "tls")
+# Where the SMTP password may travel without TLS: it never leaves the host (as config/imap.py).
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,12 @@ class NotifySettings:
     smtp_security: str = "none"
     mail_from: str = "ricochet@localhost"
     admins: list[str] = field(default_factory=list)
+    smtp_user: str = ""  # "" for no SMTP AUTH
+    smtp_password_env: str = "RICOCHET_SMTP_PASSWORD"
+    smtp_password_file: str = ""
+    smtp_ca_file: str = ""  # a PEM file of CAs to trust instead of the system's ("" for the system's)
+    keep_delivered_days: int = 90
+    keep_failed_days: int = 180
     secret: bytes = field(default=b"", repr=False)
 
     @property
@@ -104,15 +121,23 @@ NOTIFY_SCHEMA: dict[str, Callable[[object], object]] = {
     "smtp_security": _security,
     "mail_from": _address,
     "admins": _addresses,
+    "smtp_user": _text,
+    "smtp_password_env": _text,
+    "smtp_password_file": _text,
+    "smtp_ca_file": _text,
+    "keep_delivered_days": _between(1, 3650, "days"),
+    "keep_failed_days": _between(1, 3650, "days"),
 }
-NOTIFY_INTEGER_KEYS = frozenset({"timeout_seconds", "deliver_seconds", "smtp_port"})
+NOTIFY_INTEGER_KEYS = frozenset({"timeout_seconds", "deliver_seconds", "smtp_port", "keep_delivered_days",
+                                 "keep_failed_days"})
 
 
 def notify_settings(values: Mapping[str, object], env: Mapping[str, str] = os.environ) -> NotifySettings:
     """The validated [notify] section; reads the webhook secret when there are webhook URLs.
 
     Raises ValueError with a whole sentence (the caller makes it a ConfigError) when the secret
-    cannot be had or is too short.
+    cannot be had or is too short, or when the SMTP password would cross the network unencrypted.
+    (The SMTP password itself is read at each connection, by notify/mail.py.)
     """
     settings = NotifySettings(
         webhook_urls=list(_urls(values["webhook_urls"])), secret_env=str(values["secret_env"]),
@@ -121,10 +146,29 @@ def notify_settings(values: Mapping[str, object], env: Mapping[str, str] = os.en
         deliver_seconds=int(str(values["deliver_seconds"])),
         smtp_host=str(values["smtp_host"]), smtp_port=int(str(values["smtp_port"])),
         smtp_security=str(values["smtp_security"]), mail_from=str(values["mail_from"]),
-        admins=list(_addresses(values["admins"])))
+        admins=list(_addresses(values["admins"])), smtp_user=str(values["smtp_user"]).strip(),
+        smtp_password_env=str(values["smtp_password_env"]).strip(),
+        smtp_password_file=str(values["smtp_password_file"]).strip(),
+        smtp_ca_file=str(values["smtp_ca_file"]).strip(),
+        keep_delivered_days=int(str(values["keep_delivered_days"])),
+        keep_failed_days=int(str(values["keep_failed_days"])))
+    _check_smtp_auth(settings)
     if not settings.webhook_urls:
         return settings
     return NotifySettings(**{**settings.__dict__, "secret": _read_secret(settings, env)})
+
+
+def _check_smtp_auth(settings: NotifySettings) -> None:
+    if not settings.smtp_user:
+        return
+    if not settings.smtp_password_env and not settings.smtp_password_file:
+        raise ValueError("[notify].smtp_user needs a password: set [notify].smtp_password_env (the name of "
+                         "an environment variable holding it) or [notify].smtp_password_file (a file)")
+    host = settings.smtp_host.lower()
+    if settings.smtp_security == "none" and host and host not in LOOPBACK_HOSTS:
+        raise ValueError(f'[notify].smtp_user with smtp_security = "none" would send the password '
+                         f'unencrypted to {settings.smtp_host}; set smtp_security to "starttls" '
+                         f'(port 587 or 25) or "tls" (port 465)')
 
 
 def _read_secret(settings: NotifySettings, env: Mapping[str, str]) -> bytes:

@@ -1,9 +1,15 @@
-"""The [reports] section: when the scheduler builds last week's report, and where it stores it."""
+"""The [reports] section: when the scheduler builds last week's report, where it stores it, who gets it.
+
+The report is mailed through [notify]'s SMTP relay (smtp_host, its AUTH and TLS) to ``mail_to``, or
+to [notify].admins when ``mail_to`` is empty: the people who get the alerts usually want the
+summary too, and a separate list lets a manager get the report without the alerts.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["REPORTS_INTEGER_KEYS", "REPORTS_SCHEMA", "WEEKDAYS", "ReportsSettings", "reports_settings"]
 
@@ -13,11 +19,12 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 @dataclass(frozen=True)
 class ReportsSettings:
-    """[reports]: the weekly report's run time (UTC) and its directory."""
+    """[reports]: the weekly report's run time (UTC), its directory and its recipients."""
 
     weekday: str
     hour: int
     directory: str
+    mail_to: list[str] = field(default_factory=list)  # [] for [notify].admins
 
 
 def _weekday(value: object) -> str:
@@ -38,11 +45,20 @@ def _directory(value: object) -> str:
     return value
 
 
+def _addresses(value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and re.match(r"^[^@\s]+@[^@\s]+$", v)
+                                              for v in value):
+        raise ValueError('must be a list of e-mail addresses, such as ["noc@example.net"] ([] for '
+                         "[notify].admins)")
+    return value
+
+
 # Validators of each key; they raise ValueError with the end of the sentence after '[reports].key'.
 REPORTS_SCHEMA: dict[str, Callable[[object], object]] = {
     "weekday": _weekday,
     "hour": _hour,
     "directory": _directory,
+    "mail_to": _addresses,
 }
 REPORTS_INTEGER_KEYS = frozenset({"hour"})
 
@@ -50,4 +66,4 @@ REPORTS_INTEGER_KEYS = frozenset({"hour"})
 def reports_settings(values: Mapping[str, object]) -> ReportsSettings:
     """The validated [reports] section (each value has passed REPORTS_SCHEMA)."""
     return ReportsSettings(weekday=str(values["weekday"]), hour=int(str(values["hour"])),
-                           directory=str(values["directory"]))
+                           directory=str(values["directory"]), mail_to=list(_addresses(values["mail_to"])))

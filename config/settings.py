@@ -29,6 +29,7 @@ from config.reputation import (
     ReputationSettings,
     reputation_settings,
 )
+from config.web import WEB_INTEGER_KEYS, WEB_SCHEMA, WebSettings, web_settings
 
 __all__ = [
     "DEFAULT_FILE",
@@ -48,6 +49,7 @@ __all__ = [
     "ReputationSettings",
     "ServerSettings",
     "Settings",
+    "WebSettings",
     "env_var",
     "load_settings",
 ]
@@ -65,10 +67,11 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """[server]: where the HTTP service listens."""
+    """[server]: where the HTTP service listens, and how many requests it serves at once."""
 
     host: str
     port: int
+    threads: int
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ class Settings:
     policy: PolicySettings
     notify: NotifySettings
     reports: ReportsSettings
+    web: WebSettings
 
 
 class _Bad(ValueError):
@@ -130,6 +134,12 @@ def _host(value: object) -> str:
 def _port(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
         raise _Bad("must be an integer between 1 and 65535")
+    return value
+
+
+def _threads(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 256:
+        raise _Bad("must be an integer between 1 and 256")
     return value
 
 
@@ -158,7 +168,7 @@ def _message_bytes(value: object) -> int:
 # The schema: section -> key -> validator. Keep it, default.toml and docs/config.md in step
 # (tests/test_config.py checks that they are).
 _SCHEMA: dict[str, dict[str, Callable[[object], object]]] = {
-    "server": {"host": _host, "port": _port},
+    "server": {"host": _host, "port": _port, "threads": _threads},
     "log": {"level": _level},
     "database": {"url": _url},
     "parse": {"max_message_bytes": _message_bytes},
@@ -170,14 +180,17 @@ _SCHEMA: dict[str, dict[str, Callable[[object], object]]] = {
     "policy": POLICY_SCHEMA,  # config/policy.py
     "notify": NOTIFY_SCHEMA,  # config/notify.py
     "reports": REPORTS_SCHEMA,  # config/reports.py
+    "web": WEB_SCHEMA,  # config/web.py
 }
 # Keys whose environment variable is read as an integer.
-_INTEGER_KEYS = frozenset({("server", "port"), ("parse", "max_message_bytes"), ("api", "max_body_bytes")}
+_INTEGER_KEYS = frozenset({("server", "port"), ("server", "threads"), ("parse", "max_message_bytes"),
+                           ("api", "max_body_bytes")}
                           | {("ingest", key) for key in INGEST_INTEGER_KEYS}
                           | {("reputation", key) for key in REPUTATION_INTEGER_KEYS}
                           | {("policy", key) for key in POLICY_INTEGER_KEYS}
                           | {("notify", key) for key in NOTIFY_INTEGER_KEYS}
-                          | {("reports", key) for key in REPORTS_INTEGER_KEYS})
+                          | {("reports", key) for key in REPORTS_INTEGER_KEYS}
+                          | {("web", key) for key in WEB_INTEGER_KEYS})
 
 
 def env_var(section: str, key: str) -> str:
@@ -204,7 +217,8 @@ def load_settings(path: str | os.PathLike[str] | None = None,
                                   f"add it back (docs/config.md gives its default)")
     return Settings(
         server=ServerSettings(host=_typed(values, "server", "host", str),
-                              port=_typed(values, "server", "port", int)),
+                              port=_typed(values, "server", "port", int),
+                              threads=_typed(values, "server", "threads", int)),
         log=LogSettings(level=_typed(values, "log", "level", str)),
         database=DatabaseSettings(url=_typed(values, "database", "url", str)),
         parse=ParseSettings(max_message_bytes=_typed(values, "parse", "max_message_bytes", int)),
@@ -216,6 +230,7 @@ def load_settings(path: str | os.PathLike[str] | None = None,
         policy=_section(policy_settings, values["policy"]),
         notify=_section(notify_settings, values["notify"], env),
         reports=_section(reports_settings, values["reports"]),
+        web=_section(web_settings, values["web"]),
     )
 
 

@@ -64,6 +64,7 @@ def test_environment_overrides_file_and_defaults(tmp_path: Path) -> None:
     settings = load_settings(path, env=env)
     assert settings.server.port == 9100
     assert settings.server.host == "0.0.0.0"
+    assert settings.server.threads == 8  # default.toml's
     assert settings.database.url == "postgresql+psycopg://ricochet@db/ricochet"
     assert settings.parse.max_message_bytes == 2048
 
@@ -75,17 +76,24 @@ def test_environment_overrides_file_and_defaults(tmp_path: Path) -> None:
      "ricochet.toml: [server].port must be an integer between 1 and 65535, got 70000"),
     ('[log]\nlevel = "LOUD"\n',
      "ricochet.toml: [log].level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'LOUD'"),
-    ("[server]\nprot = 9025\n", "ricochet.toml: unknown key [server].prot; [server] has host, port"),
+    ("[server]\nprot = 9025\n", "ricochet.toml: unknown key [server].prot; [server] has host, port, threads"),
+    ("[server]\nthreads = 0\n",
+     "ricochet.toml: [server].threads must be an integer between 1 and 256, got 0"),
     ("[imap]\nport = 993\n", "ricochet.toml: unknown key [imap].port; [imap] has enabled, timeout_seconds, "
                              "connect_attempts, backoff_seconds, backoff_max_seconds, mailbox"),
     ("[smtp]\nport = 25\n", "ricochet.toml: unknown section [smtp]; the sections are [server], [log], "
                             "[database], [parse], [api], [ingest], [attribution], [imap], [reputation], "
-                            "[policy], [notify], [reports]"),
+                            "[policy], [notify], [reports], [web]"),
     ('[database]\nurl = "ricochet.db"\n', "ricochet.toml: [database].url must be a database URL such as "
                                           "sqlite:///var/ricochet.db or postgresql+psycopg://user:password"
                                           "@host/ricochet, got 'ricochet.db'"),
     ("[parse]\nmax_message_bytes = true\n",
      "ricochet.toml: [parse].max_message_bytes must be an integer of at least 1024 (bytes), got True"),
+    ("[notify]\nkeep_failed_days = 0\n",
+     "ricochet.toml: [notify].keep_failed_days must be an integer between 1 and 3650 (days), got 0"),
+    ('[reports]\nmail_to = "noc@example.net"\n',
+     'ricochet.toml: [reports].mail_to must be a list of e-mail addresses, such as ["noc@example.net"] ([] '
+     "for [notify].admins), got 'noc@example.net'"),
 ])
 def test_bad_file_values_name_the_key_and_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                   toml: str, message: str) -> None:
@@ -101,7 +109,10 @@ def test_bad_file_values_name_the_key_and_the_fix(tmp_path: Path, monkeypatch: p
     ({"RICOCHET_LOG_LEVEL": "chatty"}, "environment variable RICOCHET_LOG_LEVEL: [log].level must be one of "
                                        "DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'chatty'"),
     ({"RICOCHET_SERVER_PROT": "1"}, "environment variable RICOCHET_SERVER_PROT: unknown key [server].prot; "
-                                    "[server] has host, port"),
+                                    "[server] has host, port, threads"),
+    ({"RICOCHET_SERVER_THREADS": "many"},
+     "environment variable RICOCHET_SERVER_THREADS: [server].threads must be an integer between 1 and 256, "
+     "got 'many'"),
 ])
 def test_bad_environment_values_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
