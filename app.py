@@ -15,11 +15,14 @@ import contextlib
 import json
 import logging
 from collections.abc import Iterator, Sequence
+import signal
 from importlib import metadata
 
+from types import FrameType
 import click
 from flask import Flask
 
+from waitress.server import create_server
 import web
 from config import ConfigError, Settings, load_settings
 from ingest import SourceError, classify_source, iter_messages
@@ -93,11 +96,32 @@ def cli(config_path: str | None) -> None:
 @cli.command()
 @click.pass_context
 def serve(ctx: click.Context) -> None:
-    """Run the HTTP service on [server].host and [server].port."""
+    """Run the HTTP service on [server].host and [server].port, [server].threads requests at once.
+
+    Waitress serves it. SIGTERM (docker stop, systemd) stops it as Ctrl-C does: the requests in
+    progress are answered, the webhook's committer commits what it holds, the policy node flushes.
+    """
     settings = _settings(ctx)
     with Runtime.from_settings(settings) as runtime:
-        app = create_app(settings, runtime)
-        app.run(host=settings.server.host, port=settings.server.port, debug=False, use_reloader=False)
+        try:
+            app = create_app(settings, runtime)
+        except ConfigError as error:  # e.g. an unreadable [web].secret_key_file
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(2)
+        # Waitress reads a whole body (into a temporary file) before the app sees it. Bodies up to
+        # four times [api].max_body_bytes reach the app, which refuses what is over the limit with
+        # its JSON 413; bigger ones waitress refuses itself, unread, so no client can make it spool
+        # a gigabyte.
+        server = create_server(app, host=settings.server.host, port=settings.server.port,
+                               threads=settings.server.threads, ident="ricochet",
+                               max_request_body_size=4 * settings.api.max_body_bytes)
+        signal.signal(signal.SIGTERM, _stop)
+        server.run()  # returns on SystemExit or KeyboardInterrupt, after its threads are done
+
+
+def _stop(_signal: int, _frame: FrameType | None) -> None:
+    """SIGTERM: leave the server's loop the way Ctrl-C does (waitress catches SystemExit too)."""
+    raise SystemExit(0)
 
 
 @cli.command()

@@ -9,16 +9,20 @@ database per backend:
 
 - ``import``: ``ingest.importer.import_paths`` over that directory (read the files, store, classify,
   attribute, write the events, commit every --batch-size), as ``python app.py import`` does.
+- ``webhook``: ``python app.py serve`` in a process of its own, 16 connections posting the files
+  to ``POST /v1/ingest`` at once (4 client processes of 4 threads); each 202 waits for its commit,
+  which the webhook's committer shares between the requests waiting together.
 
 The corpus's complaints repeat once copied (same reporter, original Message-ID and recipient), so
 their copies go down the duplicate path: the mix is printed with the figures. The PostgreSQL
 database is created on the server of ``RICOCHET_TEST_PG_URL`` (default: the local one of the
 tests) and dropped at the end; when it is unreachable that backend is skipped with the reason.
-Issue 3's target: >= 300 messages/second for import on SQLite on the 2-core machine.
+Issue 3's target: >= 300 messages/second on SQLite on the 2-core machine, for both paths.
 
-Each line also gives messages per CPU second of this process, when measured: on a machine busy
-with other work the wall-clock rate falls with the load, the CPU rate much less (compare the
-import's with the parsers' own line, ``classify``, measured the same way).
+Each line also gives messages per CPU second of the process that did the work (this one; for
+the webhook, the server's), when measured: on a machine busy with other work the wall-clock rate
+falls with the load, the CPU rate much less (compare with the parsers' own line, ``classify``,
+measured the same way).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -59,9 +65,9 @@ class Timing(NamedTuple):
     messages: int
     seconds: float
     detail: str
-    # CPU seconds of this process (time.process_time), 0 when not measured: on a busy machine the
-    # wall clock measures the neighbours too, the CPU time only our work (SQLite runs in-process;
-    # a PostgreSQL server's time is not in it).
+    # CPU seconds of the process doing the work (this one; the server's for the webhook), 0 when
+    # not measured: on a busy machine the wall clock measures the neighbours too, the CPU time only
+    # our work (SQLite runs in-process; a PostgreSQL server's time is not in it).
     cpu_seconds: float = 0.0
 
     @property
@@ -114,70 +120,113 @@ def run_import(url: str, messages: Path, batch_size: int) -> Timing:
     return Timing(summary.read, seconds, detail, cpu)
 
 
-def _post_all(port: int, token: str, bodies: list[bytes]) -> list[str]:
-    """One client process: POST each body in turn (one connection per message, as the server closes it)."""
+def _post_all(port: int, token: str, bodies: list[bytes], connections: int) -> list[str]:
+    """One client process: ``connections`` threads, each POSTing its share of ``bodies`` in turn.
+
+    A new connection per message, as most webhook relays do.
+    """
     import http.client
     import json
+    from concurrent.futures import ThreadPoolExecutor
 
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "message/rfc822"}
-    outcomes = []
-    for body in bodies:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def post_share(share: list[bytes]) -> list[str]:
+        outcomes = []
+        for body in share:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            try:
+                connection.request("POST", "/v1/ingest", body=body, headers=headers)
+                response = connection.getresponse()
+                answer = json.loads(response.read())
+                outcomes.append(f"{response.status} {answer.get('status', answer.get('error'))}")
+            finally:
+                connection.close()
+        return outcomes
+
+    with ThreadPoolExecutor(connections) as pool:
+        shares = pool.map(post_share, [bodies[i::connections] for i in range(connections)])
+        return [outcome for share in shares for outcome in share]
+
+
+def _serve(url: str, token_directory: Path, threads: int) -> tuple[subprocess.Popen[bytes], int]:
+    """Start ``python app.py serve`` (waitress) on ``url`` and a free port; wait until it answers."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    env = {**os.environ, "RICOCHET_DATABASE_URL": url, "RICOCHET_SERVER_HOST": "127.0.0.1",
+           "RICOCHET_SERVER_PORT": str(port), "RICOCHET_SERVER_THREADS": str(threads),
+           "RICOCHET_LOG_LEVEL": "WARNING"}
+    env.pop("RICOCHET_CONFIG", None)
+    process = subprocess.Popen([sys.executable, str(REPO / "app.py"), "serve"], cwd=token_directory, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"app.py serve exited with status {process.returncode}")
         try:
-            connection.request("POST", "/v1/ingest", body=body, headers=headers)
-            response = connection.getresponse()
-            answer = json.loads(response.read())
-            outcomes.append(f"{response.status} {answer.get('status', answer.get('error'))}")
-        finally:
-            connection.close()
-    return outcomes
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                return process, port
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("app.py serve did not answer /healthz within 60 seconds")
 
 
-def run_webhook(url: str, messages: Path, _batch_size: int, clients: int = 4) -> Timing:
+def run_webhook(url: str, messages: Path, _batch_size: int, clients: int = 4, connections: int = 4,
+                threads: int = 16) -> Timing:
     """Time POST /v1/ingest of every file in ``messages`` over real HTTP into the database at ``url``.
 
-    The app (``app.create_app``) runs in werkzeug's threaded server on 127.0.0.1, as ``python app.py
-    serve`` does; ``clients`` client *processes* (like the MTAs and relays that post to it, and so
-    that they do not share the server's interpreter lock) post the files with http.client, one
-    request per message. Each request commits on its own, so the batch size does not apply.
-    Reading the files is not timed.
+    The server is ``python app.py serve`` itself (waitress, ``threads`` worker threads, the
+    webhook's group commit), in a process of its own; ``clients`` client *processes* (like the
+    MTAs and relays that post to it) of ``connections`` threads each post the files with
+    http.client, one request per message, so that ``clients * connections`` requests are in
+    flight at a time. The batch size does not apply: the committer forms its own batches of
+    the requests waiting together. Reading the files is not timed; the CPU time is the server
+    process's (from /proc, where there is one).
     """
-    import logging
     import multiprocessing
-    import threading
     from collections import Counter
 
-    from werkzeug.serving import make_server
-
-    from app import create_app
-    from config import load_settings
-    from ingest.runtime import Runtime
     from storage import create_token
 
-    settings = load_settings(env={"RICOCHET_DATABASE_URL": url, "RICOCHET_LOG_LEVEL": "WARNING"})
     bodies = [path.read_bytes() for path in sorted(messages.glob("*.eml"))]
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access-log line per request
-    with Runtime.from_settings(settings) as runtime:
-        with runtime.sessions() as session:
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as session:
             token = create_token(session, "benchmark", "ingest")[1]
             session.commit()
-        server = make_server("127.0.0.1", 0, create_app(settings, runtime), threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        slices = [bodies[i::clients] for i in range(clients)]
-        try:
-            with multiprocessing.get_context("spawn").Pool(clients) as pool:
-                pool.apply(len, ([],))  # the client processes are up before the clock starts
-                started = time.perf_counter()
-                results = pool.starmap(_post_all, [(server.port, token, part) for part in slices])
-                seconds = time.perf_counter() - started
-        finally:
-            server.shutdown()
-            thread.join()
-            server.server_close()
+    finally:
+        engine.dispose()
+    process, port = _serve(url, messages.parent, threads)
+    slices = [bodies[i::clients] for i in range(clients)]
+    try:
+        with multiprocessing.get_context("spawn").Pool(clients) as pool:
+            pool.apply(len, ([],))  # the client processes are up before the clock starts
+            cpu = _cpu_seconds(process.pid)
+            started = time.perf_counter()
+            results = pool.starmap(_post_all, [(port, token, part, connections) for part in slices])
+            seconds = time.perf_counter() - started
+            cpu = _cpu_seconds(process.pid) - cpu
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
     outcomes = Counter(outcome for part in results for outcome in part)
     detail = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
-    return Timing(len(bodies), seconds, f"{clients} client processes: {detail}")
+    return Timing(len(bodies), seconds, f"{clients} x {connections} connections, server {threads} threads: "
+                  f"{detail}", max(cpu, 0.0))
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc); 0 elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime and stime: fields 14 and 15 of proc(5), the 12th and 13th after the command name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # Each path: (name, function(database url, directory of .eml files, batch size) -> Timing).
@@ -250,9 +299,9 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 print(f"{name:8} {backend:10} {timing.rate:8.1f} messages/s{_cpu(timing)} "
                       f"({timing.messages} in {timing.seconds:.2f} s: {timing.detail})")
-                below = below or (backend == "sqlite" and name == "import" and timing.rate < TARGET)
+                below = below or (backend == "sqlite" and timing.rate < TARGET)
         if below:
-            print(f"below the target of {TARGET:.0f} messages/second for import on SQLite")
+            print(f"below the target of {TARGET:.0f} messages/second on SQLite")
     return 0
 
 

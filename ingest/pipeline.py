@@ -2,8 +2,8 @@
 
 One call, one message, inside the caller's transaction (the caller commits):
 
-1. The bytes are stored first (``ingest.messages.store``: the rules of
-   ``storage.store_raw_message``, deduplicated by SHA-256): whatever happens next, nothing is lost
+1. The bytes are stored first (``storage.store_message``, deduplicated by SHA-256): whatever
+   happens next, nothing is lost
    (STYLE.md, habit 7).
 2. The rest runs inside a SAVEPOINT. An exception there (a bug) rolls back to it and leaves the
    message ``quarantined`` with the traceback; ``app.py reprocess`` runs it again after a fix.
@@ -36,18 +36,21 @@ from sqlalchemy.orm import Session
 import attribution
 from ingest.classify import Classification, Kind, classify
 from ingest.events import clean, event_rows, insert_events, recipient_redactor, reporter_of
-from ingest.identities import forget_identities, link_identities
+from ingest.identities import link_identities
 from ingest.ledger import SessionLedger
-from ingest.messages import Stored, store, write_outcome
 from rfc822 import first_address, header_fields
 from storage import (
     Event,
     Identity,
     MessageStatus,
     RawMessage,
+    StoredMessage,
     claim_dedup_key,
     complaint_dedup_key,
+    forget_identities,
+    store_message,
     utcnow,
+    write_message_outcome,
 )
 
 if TYPE_CHECKING:
@@ -133,8 +136,9 @@ class Pipeline:
         Message-ID and recipient), give ``created=False`` and the first copy's id. Database
         errors while storing the bytes themselves do propagate: then nothing was kept.
         """
-        stored = store(session, raw, clean(source, 255), None if source_ref is None else clean(source_ref),
-                       received_at)
+        stored = store_message(session, raw, clean(source, 255),
+                               source_ref=None if source_ref is None else clean(source_ref),
+                               received_at=received_at)
         if not stored.created:
             return IngestResult(stored.duplicate_of or stored.id, False, MessageStatus.DUPLICATE.value,
                                 stored.kind)
@@ -152,10 +156,10 @@ class Pipeline:
         message.duplicate_of_id = None
         message.error = None
         message.status = MessageStatus.RECEIVED.value
-        stored = Stored(message.id, message.received_at, message.kind, True)
+        stored = StoredMessage(message.id, message.received_at, message.kind, True)
         return self._run(session, stored, message.raw)
 
-    def _run(self, session: Session, stored: Stored, raw: bytes) -> IngestResult:
+    def _run(self, session: Session, stored: StoredMessage, raw: bytes) -> IngestResult:
         progress = _Progress(stored.kind)
         session.flush()  # the caller's pending changes are not ours to roll back
         # A savepoint of the connection, not of the session: the pipeline writes with Core
@@ -170,7 +174,7 @@ class Pipeline:
             log.exception("processing raw message %s failed; quarantined", stored.id)
             _forget_rolled_back(session)
             outcome = _Outcome(MessageStatus.QUARANTINED, progress.kind, error=clean(trace))
-        write_outcome(session, stored.id, {
+        write_message_outcome(session, stored.id, {
             "status": outcome.status.value, "kind": outcome.kind, "error": outcome.error,
             "duplicate_of_id": outcome.duplicate_of, "summary": outcome.summary, "processed_at": utcnow()})
         if outcome.duplicate_of is not None:
@@ -179,7 +183,7 @@ class Pipeline:
         return IngestResult(stored.id, True, outcome.status.value, outcome.kind, outcome.events,
                             outcome.error)
 
-    def _process(self, session: Session, stored: Stored, raw: bytes, progress: _Progress) -> _Outcome:
+    def _process(self, session: Session, stored: StoredMessage, raw: bytes, progress: _Progress) -> _Outcome:
         notes: list[str] = []
         if self.max_message_bytes is not None and len(raw) > self.max_message_bytes:
             notes.append(f"the message has {len(raw)} bytes; only the first {self.max_message_bytes} were "

@@ -4,6 +4,8 @@ Built once by the entry point (``Runtime.from_settings``) and handed to whoever 
 app, the IMAP collector, the CLI commands): no module-level globals (STYLE.md, habit 10). The
 entry point closes it at the end. The policy node (policy/node.py) is built here but its refresh
 and flush loops run only once someone starts them (the web app, ``policyd``); ``close`` stops them.
+The webhook's committer (ingest/committer.py) starts with the first message posted; ``close``
+commits and answers what it holds, then stops it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
+from ingest.committer import Committer
 from ingest.pipeline import Pipeline
 from policy.node import PolicyNode
 from storage import make_engine, session_factory
@@ -31,6 +34,7 @@ class Runtime:
     sessions: sessionmaker[Session]
     pipeline: Pipeline
     policy: PolicyNode  # the policy engine of this process and its database loops (not started)
+    committer: Committer  # the webhook's group commit (started by the first message)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -40,12 +44,14 @@ class Runtime:
         """
         engine = make_engine(settings.database.url)
         sessions = session_factory(engine)
-        return cls(settings=settings, engine=engine, sessions=sessions,
-                   pipeline=Pipeline.from_settings(settings),
-                   policy=PolicyNode.from_settings(settings, engine, sessions))
+        pipeline = Pipeline.from_settings(settings)
+        return cls(settings=settings, engine=engine, sessions=sessions, pipeline=pipeline,
+                   policy=PolicyNode.from_settings(settings, engine, sessions),
+                   committer=Committer(sessions, pipeline))
 
     def close(self) -> None:
-        """Stop the policy node's loops (flushing its counts), close the database connections."""
+        """Stop the committer and the policy node's loops (flushing), close the database connections."""
+        self.committer.stop()
         self.policy.stop()
         self.engine.dispose()
 

@@ -27,17 +27,25 @@ from storage.notify_models import Delivery, DeliveryChannel, DeliveryStatus, Not
 from storage.queries import (
     add_ledger_entry,
     claim_dedup_key,
+    StoredMessage,
     complaint_dedup_key,
     find_by_dedup_key,
     find_raw_message,
     get_or_create_identity,
     imap_state,
+    forget_identities,
     ledger_entry,
+    identity_id,
     normalize_message_id,
+    insert_event_identities,
     sha256_hex,
+    live_token_hashes,
     store_raw_message,
 )
+    store_message,
 from storage.recipients import hash_recipient, recipient_domain
+    write_identity_times,
+    write_message_outcome,
 from storage.reputation_models import (
     CounterBucket,
     DecisionHistory,
@@ -95,6 +103,7 @@ __all__ = [
     "get_or_create_identity",
     "hash_recipient",
     "hash_token",
+    "StoredMessage",
     "imap_state",
     "ledger_entry",
     "live_tokens",
@@ -110,3 +119,8 @@ __all__ = [
     "token_by_hash",
     "utcnow",
 ]
+    "identity_id",
+    "insert_event_identities",
+    "store_message",
+    "write_identity_times",
+    "write_message_outcome",

@@ -4,6 +4,14 @@ Inserts that may collide with another transaction use ``INSERT ... ON CONFLICT D
 then read the row that won (PostgreSQL >= 9.5 and SQLite >= 3.24 share that syntax), instead of
 catching an IntegrityError that would abort the whole PostgreSQL transaction. Every function
 takes the caller's session and leaves committing to the caller.
+
+The two writes every ingested message makes (``store_message``, ``identity_id``) are Core
+statements built once and run on the session's connection: the ORM's INSERT ... RETURNING of a
+whole entity cost more than a quarter of an import's time (benchmarks/ingest.py), and an import
+or a busy webhook meets the same few identities again and again, so each identity is read (or
+created) once per transaction and its first/last seen times are widened once, before the commit.
+``store_raw_message`` and ``get_or_create_identity`` give the same rows as ORM objects, for
+callers that want them (the tests, the CLI).
 """
 
 from __future__ import annotations
@@ -11,16 +19,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import bindparam, select, update
+import sqlalchemy.event
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import (
+    ApiToken,
+    EventIdentity,
     Identity,
     IdentityKind,
     ImapState,
@@ -32,17 +46,26 @@ from storage.models import (
 from storage.types import utcnow
 
 __all__ = [
+    "IDENTITY_VALUE_MAX",
+    "StoredMessage",
     "add_ledger_entry",
     "claim_dedup_key",
     "complaint_dedup_key",
     "find_by_dedup_key",
     "find_raw_message",
+    "forget_identities",
     "get_or_create_identity",
+    "identity_id",
     "imap_state",
+    "insert_event_identities",
     "ledger_entry",
+    "live_token_hashes",
     "normalize_message_id",
     "sha256_hex",
+    "store_message",
     "store_raw_message",
+    "write_identity_times",
+    "write_message_outcome",
 ]
 
 # Longest identity value stored (the column's size); longer ones are cut, not refused: a message
@@ -54,14 +77,72 @@ _T = TypeVar("_T")
 # Built once: statements with bound parameters skip SQLAlchemy's construction and compile caching
 # work on every call.
 _RAW_BY_SHA256 = select(RawMessage).where(RawMessage.sha256 == bindparam("sha256"))
-_IDENTITY_BY_KEY = select(Identity).where(Identity.kind == bindparam("kind"),
-                                           Identity.value == bindparam("value"))
-_SEEN_LATER = (update(Identity)
-               .where(Identity.id == bindparam("identity"), Identity.last_seen < bindparam("seen"))
+_MESSAGES = cast(Table, RawMessage.__table__)
+_MESSAGE_COLUMNS = ("sha256", "source", "source_ref", "received_at", "size", "kind", "status", "compressed")
+_OUTCOME_COLUMNS = ("status", "kind", "error", "duplicate_of_id", "summary", "processed_at")
+_MESSAGE_BY_SHA256 = (select(_MESSAGES.c.id, _MESSAGES.c.received_at, _MESSAGES.c.kind,
+                             _MESSAGES.c.duplicate_of_id)
+                      .where(_MESSAGES.c.sha256 == bindparam("sha256")))
+_WRITE_OUTCOME = (update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message"))
+                  .values({name: bindparam(f"new_{name}", type_=_MESSAGES.c[name].type)
+                           for name in _OUTCOME_COLUMNS}))
+_IDENTITIES = cast(Table, Identity.__table__)
+_LINKS = cast(Table, EventIdentity.__table__)
+_IDENTITY_BY_KEY = (select(_IDENTITIES.c.id, _IDENTITIES.c.first_seen, _IDENTITIES.c.last_seen)
+                    .where(_IDENTITIES.c.kind == bindparam("kind"),
+                           _IDENTITIES.c.value == bindparam("value")))
+_SEEN_LATER = (update(_IDENTITIES)
+               .where(_IDENTITIES.c.id == bindparam("identity"),
+                      _IDENTITIES.c.last_seen < bindparam("seen"))
                .values(last_seen=bindparam("seen")))
-_SEEN_EARLIER = (update(Identity)
-                 .where(Identity.id == bindparam("identity"), Identity.first_seen > bindparam("seen"))
+_SEEN_EARLIER = (update(_IDENTITIES)
+                 .where(_IDENTITIES.c.id == bindparam("identity"),
+                        _IDENTITIES.c.first_seen > bindparam("seen"))
                  .values(first_seen=bindparam("seen")))
+# Where the identities met in a session's transaction are kept (Session.info).
+_SEEN_KEY = "ricochet.storage.identities"
+_LISTENING_KEY = "ricochet.storage.identities.listening"
+
+
+def _store_insert(dialect: Any) -> Any:
+    return (dialect.insert(_MESSAGES)
+            .values({name: bindparam(f"new_{name}", type_=_MESSAGES.c[name].type)
+                     for name in _MESSAGE_COLUMNS})
+            .on_conflict_do_nothing(index_elements=[_MESSAGES.c.sha256])
+            .returning(_MESSAGES.c.id, _MESSAGES.c.received_at))
+
+
+def _identity_insert(dialect: Any) -> Any:
+    return (dialect.insert(_IDENTITIES)
+            .values(kind=bindparam("kind"), value=bindparam("value"), first_seen=bindparam("seen"),
+                    last_seen=bindparam("seen"))
+            .on_conflict_do_nothing(index_elements=[_IDENTITIES.c.kind, _IDENTITIES.c.value]))
+
+
+_STORE_INSERTS = {"sqlite": _store_insert(sqlite), "postgresql": _store_insert(postgresql)}
+_IDENTITY_INSERTS = {"sqlite": _identity_insert(sqlite), "postgresql": _identity_insert(postgresql)}
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A raw message's row: ``created`` False when the same bytes were stored before."""
+
+    id: int
+    received_at: datetime
+    kind: str
+    created: bool
+    duplicate_of: int | None = None
+
+
+@dataclass
+class _Seen:
+    """An identity met in this transaction: its stored times, and the event times met since."""
+
+    id: int
+    first_seen: datetime
+    last_seen: datetime
+    low: datetime
+    high: datetime
 
 
 def sha256_hex(raw: bytes) -> str:
@@ -84,6 +165,35 @@ def find_raw_message(session: Session, sha256: str) -> RawMessage | None:
     return session.execute(_RAW_BY_SHA256, {"sha256": sha256.lower()}).scalar_one_or_none()
 
 
+def _statement(connection: Connection, statements: dict[str, Any]) -> Any:
+    statement = statements.get(connection.dialect.name)
+    if statement is None:
+        raise ValueError(f"unsupported database backend {connection.dialect.name!r}")
+    return statement
+
+
+def store_message(session: Session, raw: bytes, source: str, *, source_ref: str | None = None,
+                  received_at: datetime | None = None, kind: MessageKind | str = MessageKind.OTHER,
+                  status: MessageStatus | str = MessageStatus.RECEIVED) -> StoredMessage:
+    """Store ``raw`` (compressed) unless the same bytes are stored already; its row's id and times.
+
+    ``created`` is False when the bytes were there before (also when another transaction stored
+    them a moment ago), and the row is then the stored one.
+    """
+    connection = session.connection()
+    digest, kind_value = sha256_hex(raw), MessageKind(kind).value
+    values = {"sha256": digest, "source": source, "source_ref": source_ref,
+              "received_at": received_at or utcnow(), "size": len(raw), "kind": kind_value,
+              "status": MessageStatus(status).value, "compressed": RawMessage.compress(raw)}
+    row = connection.execute(_statement(connection, _STORE_INSERTS),
+                             {f"new_{name}": value for name, value in values.items()}).first()
+    if row is not None:
+        return StoredMessage(row.id, row.received_at, kind_value, True)
+    # The same bytes were stored before, or by another writer a moment ago: theirs is the one.
+    found = connection.execute(_MESSAGE_BY_SHA256, {"sha256": digest}).one()
+    return StoredMessage(found.id, found.received_at, found.kind, False, found.duplicate_of_id)
+
+
 def store_raw_message(
     session: Session,
     raw: bytes,
@@ -94,26 +204,24 @@ def store_raw_message(
     kind: MessageKind | str = MessageKind.OTHER,
     status: MessageStatus | str = MessageStatus.RECEIVED,
 ) -> tuple[RawMessage, bool]:
-    """Store ``raw`` (compressed) unless the same bytes are stored already.
+    """``store_message``, with the row as a RawMessage: ``(message, created)``."""
+    stored = store_message(session, raw, source, source_ref=source_ref, received_at=received_at, kind=kind,
+                           status=status)
+    return session.get_one(RawMessage, stored.id), stored.created
 
-    Returns ``(message, created)``: ``created`` is False when the bytes were there before (also
-    when another transaction stored them a moment ago), and ``message`` is then the stored one.
+
+def write_message_outcome(session: Session, message_id: int, values: dict[str, Any]) -> None:
+    """Write what processing found (status, kind, error, duplicate_of_id, summary, processed_at).
+
+    One UPDATE; a RawMessage of that id already in the session (reprocess) is told the new values,
+    without being marked changed (which would write them a second time).
     """
-    digest = sha256_hex(raw)
-    statement = (
-        _insert(session, RawMessage)
-        .values(sha256=digest, source=source, source_ref=source_ref, received_at=received_at or utcnow(),
-                size=len(raw), kind=MessageKind(kind).value, status=MessageStatus(status).value,
-                compressed=RawMessage.compress(raw))
-        .on_conflict_do_nothing(index_elements=[RawMessage.sha256])
-        .returning(RawMessage)
-    )
-    # An ORM INSERT ... RETURNING: the new row comes back as a persistent object, no second SELECT.
-    created = session.scalars(statement).one_or_none()
-    if created is None:
-        # The same bytes were stored before, or by another writer a moment ago: theirs is the one.
-        return _one(find_raw_message(session, digest)), False
-    return created, True
+    new = {f"new_{name}": values[name] for name in _OUTCOME_COLUMNS}
+    session.connection().execute(_WRITE_OUTCOME, {"message": message_id, **new})
+    loaded = session.identity_map.get(session.identity_key(RawMessage, message_id))
+    if loaded is not None:
+        for name in _OUTCOME_COLUMNS:
+            set_committed_value(loaded, name, values[name])
 
 
 def complaint_dedup_key(reporter: str, original_message_id: str, recipient: str,
@@ -161,37 +269,104 @@ def claim_dedup_key(session: Session, message: RawMessage, key: str) -> RawMessa
     return None
 
 
+def identity_id(session: Session, kind: IdentityKind | str, value: str, seen_at: datetime) -> int:
+    """The id of identity ``(kind, value)``, created if new; its seen times will include ``seen_at``.
+
+    Read (or created) once per transaction; the first/last seen times are widened just before
+    the commit (``write_identity_times``). ``kind`` must be one of IdentityKind (ValueError
+    otherwise); ``value`` is cut to IDENTITY_VALUE_MAX. Safe against a concurrent creation.
+    """
+    key = (IdentityKind(kind).value, value[:IDENTITY_VALUE_MAX])
+    seen = _seen_identities(session)
+    entry = seen.get(key)
+    if entry is None:
+        entry = _read_or_create_identity(session.connection(), key, seen_at)
+        seen[key] = entry
+    entry.low, entry.high = min(entry.low, seen_at), max(entry.high, seen_at)
+    return entry.id
+
+
+def _read_or_create_identity(connection: Connection, key: tuple[str, str], seen_at: datetime) -> _Seen:
+    parameters = {"kind": key[0], "value": key[1]}
+    row = connection.execute(_IDENTITY_BY_KEY, parameters).first()
+    if row is None:
+        connection.execute(_statement(connection, _IDENTITY_INSERTS), {**parameters, "seen": seen_at})
+        # Ours, or the one a concurrent writer committed first (PostgreSQL waited for it).
+        row = connection.execute(_IDENTITY_BY_KEY, parameters).one()
+    return _Seen(row.id, row.first_seen, row.last_seen, seen_at, seen_at)
+
+
+def _seen_identities(session: Session) -> dict[tuple[str, str], _Seen]:
+    """The identities met in the session's current transaction; a new transaction starts afresh."""
+    transaction = session.get_transaction()
+    cached = session.info.get(_SEEN_KEY)
+    if cached is None or cached[0] is not transaction:
+        if not session.info.get(_LISTENING_KEY):
+            sqlalchemy.event.listen(session, "before_commit", write_identity_times)
+            session.info[_LISTENING_KEY] = True
+        cached = (transaction, {})
+        session.info[_SEEN_KEY] = cached
+    identities: dict[tuple[str, str], _Seen] = cached[1]
+    return identities
+
+
+def write_identity_times(session: Session) -> None:
+    """Widen the stored first/last seen times to the times met (guarded: never narrows them).
+
+    Runs before every commit of a session that ``identity_id`` was used in.
+    """
+    cached = session.info.get(_SEEN_KEY)
+    if cached is None or cached[0] is not session.get_transaction():
+        return
+    connection = session.connection()
+    # In id order: two transactions updating the same identities lock them in the same order, so
+    # they wait for each other instead of deadlocking (PostgreSQL; several nodes or collectors).
+    for entry in sorted(cached[1].values(), key=lambda seen: seen.id):
+        if entry.high > entry.last_seen:
+            connection.execute(_SEEN_LATER, {"identity": entry.id, "seen": entry.high})
+            entry.last_seen = entry.high
+        if entry.low < entry.first_seen:
+            connection.execute(_SEEN_EARLIER, {"identity": entry.id, "seen": entry.low})
+            entry.first_seen = entry.low
+
+
+def forget_identities(session: Session) -> None:
+    """After a rollback to a savepoint: write the seen times met so far, then forget the identities.
+
+    An identity created inside the rolled-back part is gone; its UPDATE finds no row and does nothing.
+    """
+    write_identity_times(session)
+    session.info.pop(_SEEN_KEY, None)
+
+
+def insert_event_identities(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert event -> identity links (event_id, identity_id, source, detail) in one statement."""
+    if rows:
+        session.connection().execute(_LINKS.insert(), rows)
+
+
 def get_or_create_identity(session: Session, kind: IdentityKind | str, value: str,
                            seen_at: datetime | None = None) -> Identity:
-    """The identity ``(kind, value)``, created if new; its first/last seen times include ``seen_at``.
-
-    ``kind`` must be one of IdentityKind (ValueError otherwise). Safe against a concurrent
-    creation of the same identity.
-    """
-    key = {"kind": IdentityKind(kind).value, "value": value[:IDENTITY_VALUE_MAX]}
-    seen = seen_at or utcnow()
-    # No autoflush: these statements do not depend on the caller's pending objects, and flushing
-    # them at every identity would cost a unit-of-work pass each time (ingest calls this a lot).
+    """``identity_id`` with its seen times written now, as an Identity object."""
+    # No autoflush: these statements do not depend on the caller's pending objects.
     with session.no_autoflush:
-        identity = session.execute(_IDENTITY_BY_KEY, key).scalar_one_or_none()
-        if identity is None:
-            session.execute(
-                _insert(session, Identity)
-                .values(**key, first_seen=seen, last_seen=seen)
-                .on_conflict_do_nothing(index_elements=[Identity.kind, Identity.value])
-            )
-            # Ours, or the one a concurrent writer committed first (PostgreSQL waited for it).
-            identity = session.execute(_IDENTITY_BY_KEY, key).scalar_one()
-        # Guarded UPDATEs: a concurrent writer's later time is never replaced by an earlier one.
-        if identity.last_seen < seen:
-            session.execute(_SEEN_LATER, {"identity": identity.id, "seen": seen},
-                            execution_options={"synchronize_session": False})
-            set_committed_value(identity, "last_seen", seen)
-        if identity.first_seen > seen:
-            session.execute(_SEEN_EARLIER, {"identity": identity.id, "seen": seen},
-                            execution_options={"synchronize_session": False})
-            set_committed_value(identity, "first_seen", seen)
-    return identity
+        found = identity_id(session, kind, value, seen_at or utcnow())
+        write_identity_times(session)
+        return session.get_one(Identity, found, populate_existing=True)
+
+
+def live_token_hashes(session: Session, hashes: Collection[str], now: datetime | None = None) -> set[str]:
+    """Which of the token SHA-256s ``hashes`` belong to tokens not revoked (as of ``now``).
+
+    One indexed query for many requests: the webhook's committer confirms its batch's tokens with
+    it, in the transaction that stores their messages.
+    """
+    if not hashes:
+        return set()
+    moment = now or utcnow()
+    rows = session.execute(select(ApiToken.token_sha256, ApiToken.revoked_at)
+                           .where(ApiToken.token_sha256.in_(sorted(hashes))))
+    return {digest for digest, revoked in rows if revoked is None or revoked > moment}
 
 
 def normalize_message_id(value: str) -> str:

@@ -1,5 +1,6 @@
-"""The API over real HTTP: a werkzeug server listening on 127.0.0.1 (port 0) in a thread, on both
-backends, spoken to with http.client and urllib, including a 20 MiB body sent over the socket.
+"""The API over real HTTP: waitress (the server of ``python app.py serve``) listening on 127.0.0.1
+(a free port) in a thread, on both backends, spoken to with http.client and urllib, including a
+20 MiB body sent over the socket.
 """
 
 from __future__ import annotations
@@ -7,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine
-from werkzeug.serving import make_server
 
+from tests.httpserver import serving
 from tests.webclient import Api, api, corpus_bytes, counts, database_url, db_engine, db_session, expected_rows
 
 __all__ = ["api", "database_url", "db_engine", "db_session"]
@@ -26,25 +26,21 @@ MIB = 1024 * 1024
 
 @pytest.fixture
 def port(api: Api) -> Iterator[int]:
-    """The port of a threaded werkzeug server running the API on 127.0.0.1."""
-    server = make_server("127.0.0.1", 0, api.app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="web-test-server", daemon=True)
-    thread.start()
-    try:
-        yield server.port
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    """The port of waitress running the API on 127.0.0.1."""
+    with serving(api.app) as port:
+        yield port
 
 
 def post(port: int, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], dict[str, Any]]:
-    """POST ``body`` to /v1/ingest with http.client: status, headers, JSON body."""
+    """POST ``body`` to /v1/ingest with http.client: status, headers (names in lower case), JSON body.
+
+    Header names are case-insensitive (RFC 9110, section 5.1); waitress writes them title-cased.
+    """
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         connection.request("POST", "/v1/ingest", body=body, headers=headers)
         response = connection.getresponse()
-        return response.status, dict(response.getheaders()), json.loads(response.read())
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, json.loads(response.read())
     finally:
         connection.close()
 
@@ -60,10 +56,10 @@ def send_large(port: int, size: int, headers: dict[str, str], chunked: bool) -> 
         connection.putheader("Transfer-Encoding" if chunked else "Content-Length",
                              "chunked" if chunked else str(size))
         connection.endheaders()
-        # Werkzeug's server reads and drops what the app did not read, so the client sees the
-        # answer instead of a reset connection (werkzeug/serving.py, run_wsgi). A server that
-        # stops reading early is allowed too (RFC 9110, section 15.5.14): then the answer is
-        # already waiting when sending fails.
+        # Waitress reads the whole body (into a temporary file) before the app runs, so the client
+        # sees the answer instead of a reset connection. A server that stops reading early is
+        # allowed too (RFC 9110, section 15.5.14): then the answer is already waiting when
+        # sending fails.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             for _ in range(size // MIB):
                 connection.send(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
@@ -81,7 +77,7 @@ def test_post_then_read_back_over_http(api: Api, port: int) -> None:
     headers = {**api.auth("ingest"), "Content-Type": "message/rfc822"}
     status, answer_headers, body = post(port, raw, headers)
     assert status == 202 and body["kind"] == "bounce" and body["events"] == len(expected_rows(name))
-    assert answer_headers["Location"] == f"/v1/messages/{body['id']}"
+    assert answer_headers["location"] == f"/v1/messages/{body['id']}"
     assert post(port, raw, headers)[0] == 200
 
     base = f"http://127.0.0.1:{port}/v1/messages/{body['id']}"
@@ -100,7 +96,7 @@ def test_wrong_token_over_http_is_401_with_a_challenge(api: Api, port: int, db_e
     status, headers, body = post(port, corpus_bytes("lhost-exim-01.eml"),
                                  {"Authorization": "Bearer rct_wrong", "Content-Type": "message/rfc822"})
     assert status == 401 and body["error"] == "unauthorized"
-    assert headers["WWW-Authenticate"].startswith("Bearer ")
+    assert headers["www-authenticate"].startswith("Bearer ")
     request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/events", headers=api.auth("ingest"))
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=30)

@@ -4,20 +4,27 @@ The order of the checks is the cheapest refusal first, and nothing is read that 
 the token (401/403), the content type (415), the declared length (413, before a byte of the
 body is read), then the body itself, read in pieces and abandoned as soon as it goes past
 ``[api].max_body_bytes`` (413: a chunked upload has no length to check beforehand). Only then is
-the message handed to the pipeline, and the answer (202, or 200 for a duplicate) is sent after
-the commit: a 2xx means the bytes are in the database (DESIGN.md, "Data flow", step 1).
+the message handed to the committer (ingest/committer.py), which stores the messages of concurrent
+requests in one transaction, and the answer (202, or 200 for a duplicate) is sent after that
+commit: a 2xx means the bytes are in the database (DESIGN.md, "Data flow", step 1). A 503 means
+they may not be: too many messages were waiting (Retry-After: 1), or the commit failed.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from flask import Blueprint, Response, jsonify, request
 
-from web.auth import INGEST_ROLES, authenticate
+from ingest.committer import CommitFailed, QueueFull, TokenRevoked
+from storage import hash_token
+from web.auth import INGEST_ROLES, Caller, authenticate, authenticate_known, bearer_token
 from web.database import current_runtime, session_scope
 from web.errors import ApiError
+
+if TYPE_CHECKING:
+    from ingest.runtime import Runtime
 
 __all__ = ["ACCEPTED_TYPES", "blueprint", "read_body"]
 
@@ -30,16 +37,17 @@ blueprint = Blueprint("ingest_api", __name__)
 ACCEPTED_TYPES = ("message/rfc822", "application/octet-stream")
 # Read the body in pieces this big, so that a too-large upload is noticed early.
 _CHUNK = 64 * 1024
+# Seconds a client should wait before it retries: a full queue drains in well under a second; a
+# failing database (the same wait as web.errors's 503) takes longer.
+_RETRY_BUSY = "1"
+_RETRY_FAILED = "30"
 
 
 @blueprint.post("/v1/ingest")
 def ingest() -> tuple[Response, int]:
     """Store and process the message in the body; 202 when new, 200 when it was there before."""
     runtime = current_runtime()
-    # Authenticate in a session of its own: the body may take long to arrive, and no database
-    # transaction (or SQLite lock) should stay open meanwhile.
-    with session_scope(runtime, read_only=True) as session:
-        caller = authenticate(session, request.headers.get("Authorization"), INGEST_ROLES)
+    caller, confirm = _caller(runtime)
     if request.mimetype not in ACCEPTED_TYPES:
         raise ApiError(415, "unsupported_media_type",
                        f"Send the raw message with 'Content-Type: message/rfc822' (or "
@@ -47,9 +55,17 @@ def ingest() -> tuple[Response, int]:
     raw = read_body(request.stream, request.content_length, runtime.settings.api.max_body_bytes)
     if not raw:
         raise ApiError(400, "bad_request", "The body is empty; send the raw message as the body.")
-    with session_scope(runtime) as session:
-        result = runtime.pipeline.ingest(session, raw, source="webhook", source_ref=caller.name)
-        session.commit()
+    try:
+        result = runtime.committer.submit(raw, source="webhook", source_ref=caller.name, token_sha256=confirm)
+    except TokenRevoked:
+        # Revoked since the policy node's copy was loaded: the answer of an unknown token.
+        raise _revoked() from None
+    except QueueFull:
+        raise ApiError(503, "service_unavailable", "Too many messages are waiting to be stored; "
+                       "nothing was stored. Retry in a second.", {"Retry-After": _RETRY_BUSY}) from None
+    except CommitFailed:
+        raise ApiError(503, "service_unavailable", "The database is unavailable; nothing was stored. "
+                       "Retry later.", {"Retry-After": _RETRY_FAILED}) from None
     log.info("webhook: message %d (%d bytes, %s, %s) from token %r", result.message_id, len(raw),
              result.kind, result.status, caller.name)
     body = {"id": result.message_id, "status": result.status, "kind": result.kind,
@@ -62,6 +78,37 @@ def ingest() -> tuple[Response, int]:
     response = jsonify(body)
     response.headers["Location"] = f"/v1/messages/{result.message_id}"
     return response, 202 if result.created else 200
+
+
+def _caller(runtime: Runtime) -> tuple[Caller, str | None]:
+    """Who posts, and the token SHA-256 the committer must confirm (None: confirmed here already).
+
+    A token the policy node's in-memory copy of the live tokens knows with an ingest role (that
+    copy is reloaded every second) lets the request in at once; the committer then confirms it
+    in the transaction that stores the message, one query per batch, so a revoked token stores
+    nothing. A database session per request cost a fifth to a third of the server's CPU time per
+    webhook message (benchmarks/ingest.py). Any other token is looked up now, in a session of its
+    own that ends before the body is read (the body may take long to arrive; no SQLite lock stays
+    open).
+    """
+    header = request.headers.get("Authorization")
+    token = bearer_token(header)
+    if token is not None:
+        digest = hash_token(token)
+        known = runtime.policy.tokens.get(digest)
+        if known is not None and known[1] in INGEST_ROLES:
+            return Caller(name=known[0], role=known[1]), digest
+    with session_scope(runtime, read_only=True) as session:
+        return authenticate(session, header, INGEST_ROLES), None
+
+
+def _revoked() -> ApiError:
+    """The 401 of a token that is unknown or revoked (web.auth's, from an empty table of tokens)."""
+    try:
+        authenticate_known({}, request.headers.get("Authorization"), INGEST_ROLES)
+    except ApiError as refused:
+        return refused
+    raise AssertionError("an empty table of tokens let a request in")
 
 
 def read_body(stream: IO[bytes], declared: int | None, limit: int) -> bytes:
