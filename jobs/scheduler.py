@@ -12,11 +12,15 @@ and ``reputation:upkeep`` every upkeep_seconds; they run under the same one-sche
 lock, so exactly one node evaluates.
 
 The weekly report (reports/archive.py): ``reports:weekly``, a cron job (default Monday 06:00 UTC)
-that builds and stores last week's report; its misfire grace is an hour, since a weekly run missed
-by a restart should still happen when the process is back.
+that builds, stores and mails last week's report; its misfire grace is an hour, since a weekly run
+missed by a restart should still happen when the process is back. When the report is mailed
+([notify].smtp_host and someone to mail), ``reports:mail`` retries every minute a mailing that
+failed, with [notify].retry_seconds' delays (reports/mail.py).
 
-The notification job (notify/deliver.py): ``notify:deliver`` every [notify].deliver_seconds sends
-the webhooks and e-mails the evaluation job queued, so a slow receiver never delays an evaluation.
+The notification jobs (notify/deliver.py): ``notify:deliver`` every [notify].deliver_seconds sends
+the webhooks and e-mails the evaluation job queued, so a slow receiver never delays an evaluation;
+``notify:retention``, daily at 04:30 UTC (a cron time, so frequent restarts never skip it), deletes
+old delivered and failed rows of the delivery log (notify/retention.py).
 
 Job ids are stable (``imap:<mailbox name>``, ``reputation:evaluate``), so logs and any later
 persistent job store name the same job across restarts.
@@ -40,7 +44,7 @@ from notify.deliver import NotifyJobs
 from reports.archive import WeeklyReports
 
 __all__ = ["DELIVER_JOB_ID", "EVALUATE_JOB_ID", "JOB_DEFAULTS", "MISFIRE_GRACE_SECONDS", "REPORT_JOB_ID",
-           "UPKEEP_JOB_ID",
+           "REPORT_MAIL_JOB_ID", "RETENTION_JOB_ID", "UPKEEP_JOB_ID",
            "build_scheduler", "imap_job_id", "run_imap_mailbox"]
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,10 @@ UPKEEP_JOB_ID = "reputation:upkeep"
 DELIVER_JOB_ID = "notify:deliver"
 REPORT_JOB_ID = "reports:weekly"
 REPORT_MISFIRE_GRACE_SECONDS = 3600
+REPORT_MAIL_JOB_ID = "reports:mail"
+REPORT_MAIL_SECONDS = 60
+RETENTION_JOB_ID = "notify:retention"
+RETENTION_MISFIRE_GRACE_SECONDS = 3600  # a daily run missed by a restart still happens within the hour
 
 
 def imap_job_id(mailbox: str) -> str:
@@ -105,9 +113,16 @@ def build_scheduler(collector: ImapCollector | None, *,
                           name=f"build last week's report ({reports.day_of_week} {reports.hour:02d}:"
                                f"{reports.minute:02d} UTC)",
                           **{**JOB_DEFAULTS, "misfire_grace_time": REPORT_MISFIRE_GRACE_SECONDS})
+        if reports.mailer is not None:
+            scheduler.add_job(reports.retry_mail, IntervalTrigger(seconds=REPORT_MAIL_SECONDS, timezone=UTC),
+                              id=REPORT_MAIL_JOB_ID, name="retry mailing the weekly report",
+                              replace_existing=True, **JOB_DEFAULTS)
     if notify is not None:
         every = notify.settings.deliver_seconds
         scheduler.add_job(notify.deliver, IntervalTrigger(seconds=every, timezone=UTC), id=DELIVER_JOB_ID,
                           name=f"send queued notifications every {every} s", replace_existing=True,
                           **JOB_DEFAULTS)
+        scheduler.add_job(notify.prune, CronTrigger(hour=4, minute=30, timezone=UTC), id=RETENTION_JOB_ID,
+                          name="delete old rows of the delivery log (daily 04:30 UTC)", replace_existing=True,
+                          **{**JOB_DEFAULTS, "misfire_grace_time": RETENTION_MISFIRE_GRACE_SECONDS})
     return scheduler

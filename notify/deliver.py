@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bounces.blocklists import blocklists_named
 from config import NotifySettings
 from notify.mail import mail_message, send_mail
+from notify.retention import Pruned, prune_deliveries
 from notify.webhook import DeliveryError, post_webhook, webhook_body
 from storage.models import BounceEvent, EventIdentity, Identity
 from storage.notify_models import (
@@ -102,7 +103,7 @@ def _send(settings: NotifySettings, row: Delivery, now: datetime) -> None:
         post_webhook(row.target, webhook_body(payload), settings.secret, int(now.timestamp()),
                      settings.timeout_seconds)
     else:
-        send_mail(settings, mail_message(payload, settings.mail_from, row.target), row.target)
+        send_mail(settings, mail_message(payload, settings.mail_from, row.target), [row.target])
 
 
 def attempt(settings: NotifySettings, row: Delivery, now: datetime) -> bool:
@@ -154,7 +155,7 @@ def enqueue_blocklisted(session: Session, after_id: int, now: datetime) -> tuple
 
 @dataclass
 class NotifyJobs:
-    """The scheduler's notification job: its settings, sessions, and the blocklist scan's cursor."""
+    """The scheduler's notification jobs (delivery, retention): settings, sessions, the blocklist cursor."""
 
     settings: NotifySettings
     sessions: sessionmaker[Session]
@@ -187,3 +188,11 @@ class NotifyJobs:
         if report.queued or report.delivered or report.retried or report.failed:
             log.info(report.line())
         return report
+
+    def prune(self, now: datetime | None = None) -> Pruned:
+        """The daily retention run (notify/retention.py): delete old delivered and failed rows."""
+        with self.sessions() as session:
+            pruned = prune_deliveries(session, self.settings, now or utcnow())
+            session.commit()
+        log.info(pruned.line())
+        return pruned

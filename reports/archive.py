@@ -3,8 +3,11 @@
 Reports are kept as files, ``<directory>/<week>.{html,csv,json}`` (var/reports/ by default), until
 the report archive gets a table: there is no migration for it yet. A rebuild of the same week
 overwrites the files (each is written to a temporary name and renamed, so a reader never sees half
-a file). Mailing the report is the notifications side's: it calls ``build_and_store`` (or reads the
-files) and sends them.
+a file).
+
+The weekly job then mails the stored report (reports/mail.py) when [notify] has a relay and there
+is someone to mail; a mailing that fails is retried by the ``reports:mail`` job and never touches
+the stored files.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
 from reports.build import build_report, last_week
+from reports.mail import ReportMailer
 from reports.render import render_csv, render_html, render_json
 from reputation import RuleSet
 
@@ -57,16 +61,32 @@ class WeeklyReports:
     day_of_week: str = "mon"  # APScheduler CronTrigger's day_of_week
     hour: int = 6
     minute: int = 0
+    mailer: ReportMailer | None = None  # None: stored, not mailed
 
     @classmethod
     def from_settings(cls, sessions: sessionmaker[Session], settings: Settings) -> WeeklyReports:
-        """The job as [reports] configures it, comparing against the rules in force."""
+        """The job as [reports] configures it, comparing against the rules in force, mailing as
+        [reports].mail_to (or [notify].admins) and [notify]'s relay say."""
         return cls(sessions, Path(settings.reports.directory), settings.reputation.rules,
-                   day_of_week=settings.reports.weekday, hour=settings.reports.hour)
+                   day_of_week=settings.reports.weekday, hour=settings.reports.hour,
+                   mailer=ReportMailer.from_settings(settings))
 
     def run(self, now: datetime | None = None) -> list[Path]:
-        """Build and store last week's report (the week before the one ``now`` is in)."""
-        week = last_week(now or datetime.now(UTC))
+        """Build and store last week's report (the week before the one ``now`` is in), then mail it.
+
+        The files are written before any mail is tried; a failed mailing is logged and left to
+        ``retry_mail`` (never raised).
+        """
+        now = now or datetime.now(UTC)
+        week = last_week(now)
         paths = build_and_store(self.sessions, week, self.directory, self.rules)
         log.info("reports: stored the report of %s in %s", week, ", ".join(str(p) for p in paths))
+        if self.mailer is not None:
+            self.mailer.queue(self.directory, week, now)
+            self.retry_mail(now)
         return paths
+
+    def retry_mail(self, now: datetime | None = None) -> None:
+        """Mail every stored report whose mailing is due (the ``reports:mail`` job)."""
+        if self.mailer is not None:
+            self.mailer.send_due(self.directory, now or datetime.now(UTC))
