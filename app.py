@@ -7,6 +7,7 @@
     python app.py scheduler
     python app.py policyd --listen 127.0.0.1:10040 --listen unix:/run/ricochet/policy.sock
     python app.py identity show account alice@example.com
+    python app.py user add alice --role admin
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Iterator, Sequence
 import signal
+from collections.abc import Iterator, Sequence
 from importlib import metadata
-
 from types import FrameType
+
 import click
 from flask import Flask
-
 from waitress.server import create_server
+
 import web
 from config import ConfigError, Settings, load_settings
 from ingest import SourceError, classify_source, iter_messages
@@ -34,6 +35,7 @@ from policy.commands import policyd_command
 from policy.engine import PolicyEngine
 from policy.server import ServerOptions
 from reports.commands import report_command
+from web.dashboard.user_commands import user_command
 
 __all__ = ["cli", "create_app"]
 
@@ -155,6 +157,7 @@ for _command in jobs_commands(_settings):
     cli.add_command(_command)
 cli.add_command(identity_command(_settings))  # identity show|allow|... (jobs/identity_commands.py)
 cli.add_command(report_command(_settings))  # report --week 2026-W48 (reports/commands.py)
+cli.add_command(user_command(_settings))  # user add|list|passwd|... (web/dashboard/user_commands.py)
 
 
 

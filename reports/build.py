@@ -30,18 +30,20 @@ from sqlalchemy.orm import Session
 
 from bounces.blocklists import BLOCKLISTS, blocklists_named
 from bounces.model import Reason
-from reputation import Identity, IdentityKind, RuleSet, Verdict, VerdictKind, rule_precision
+from reputation import Identity, IdentityKind, RulePrecision, RuleSet, Verdict, VerdictKind, rule_precision
 from storage.models import Event, EventIdentity, EventKind
 from storage.models import Identity as IdentityRow
 from storage.reputation_models import CounterBucket, DecisionHistory, VerdictRow
 
 __all__ = ["BLOCKLISTS", "DecisionLine", "Figures", "IpHealth", "Report", "SenderLine", "Thresholds",
-           "blocklists_named", "build_report", "last_week", "parse_week", "week_bounds"]
+           "blocklists_named", "build_report", "figures_from_counts", "ip_health", "last_week", "parse_week",
+           "verdict_precision", "week_bounds"]
 
 _EVENTS = cast(Table, Event.__table__).c
 _WEEK = re.compile(r"(\d{4})-W(\d{2})")
 _ACTED = ("throttled", "paused", "held", "blocked")
 _REPORTED_KINDS = (IdentityKind.CUSTOMER.value, IdentityKind.ACCOUNT.value)
+_BLOCK_REASONS = tuple(reason.value for reason in Reason if reason.group.value == "block")
 
 
 def parse_week(text: str) -> str:
@@ -192,7 +194,7 @@ def _week_figures(session: Session, start: datetime, end: datetime) -> tuple[Fig
     totals = Counter({(kind, bool(hard)): n for kind, hard, n in session.execute(
         select(Event.kind, _EVENTS.hard, func.count()).where(_in_week(start, end))
         .group_by(Event.kind, _EVENTS.hard))})
-    provider = _figures(max(per_kind.values(), default=0), totals)
+    provider = figures_from_counts(max(per_kind.values(), default=0), totals)
     linked: dict[tuple[str, str], Counter[tuple[str, bool]]] = {}
     for ikind, value, kind, hard, count in session.execute(
             select(IdentityRow.kind, IdentityRow.value, Event.kind, _EVENTS.hard, func.count())
@@ -201,10 +203,14 @@ def _week_figures(session: Session, start: datetime, end: datetime) -> tuple[Fig
             .group_by(IdentityRow.kind, IdentityRow.value, Event.kind, _EVENTS.hard)):
         linked.setdefault((ikind, value), Counter())[(kind, bool(hard))] += count
     keys = set(sends) | set(linked)
-    return provider, {key: _figures(sends.get(key, 0), linked.get(key, Counter())) for key in keys}
+    return provider, {key: figures_from_counts(sends.get(key, 0), linked.get(key, Counter())) for key in keys}
 
 
-def _figures(sends: int, counts: Counter[tuple[str, bool]]) -> Figures:
+def figures_from_counts(sends: int, counts: Counter[tuple[str, bool]]) -> Figures:
+    """Figures from ``sends`` and event counts keyed (event kind, hard); a bounce not known hard is soft.
+
+    Also the dashboard's Overview (its provider-wide rates per day).
+    """
     hard = counts[(EventKind.BOUNCE.value, True)]
     return Figures(sends=sends, complaints=counts[(EventKind.COMPLAINT.value, True)]
                    + counts[(EventKind.COMPLAINT.value, False)],
@@ -236,7 +242,7 @@ def build_report(session: Session, week: str, rules: RuleSet | None = None) -> R
     report.bounce_groups = _bounce_groups(session, start, end)
     report.decisions = _decisions(session, start, end)
     report.precision = _precision(session, end)
-    report.ips, report.blocklists = _ip_health(session, start, end)
+    report.ips, report.blocklists = ip_health(session, start, end)
     report.scripts = _scripts(session, start, end)
     return report
 
@@ -262,36 +268,49 @@ def _decisions(session: Session, start: datetime, end: datetime) -> list[Decisio
                          ended=row.verdict or row.outcome or "ongoing") for row in rows]
 
 
-def _precision(session: Session, end: datetime) -> list[dict[str, Any]]:
+def verdict_precision(session: Session, end: datetime) -> dict[str, RulePrecision]:
+    """Per rule, the confirmed and false-positive verdicts given before ``end`` (the report, /rules)."""
     verdicts = [Verdict(identity=Identity(IdentityKind(row.identity_kind), row.identity_value), rule=row.rule,
                         kind=VerdictKind(row.kind), author=row.author, reason=row.note, at=row.at)
                 for row in session.scalars(select(VerdictRow).where(VerdictRow.at < end))]
+    return rule_precision(verdicts)
+
+
+def _precision(session: Session, end: datetime) -> list[dict[str, Any]]:
     return [{"rule": p.rule, "confirmed": p.confirmed, "false_positives": p.false_positives,
-             "precision": p.precision} for p in rule_precision(verdicts).values()]
+             "precision": p.precision} for p in verdict_precision(session, end).values()]
 
 
-def _ip_health(session: Session, start: datetime, end: datetime) -> tuple[list[IpHealth], dict[str, int]]:
-    ip_of = {event_id: ip for event_id, ip in session.execute(
-        select(EventIdentity.event_id, IdentityRow.value)
-        .join(IdentityRow, IdentityRow.id == EventIdentity.identity_id)
-        .join(Event, Event.id == EventIdentity.event_id)
-        .where(_in_week(start, end), IdentityRow.kind == IdentityKind.IP.value))}
+def ip_health(session: Session, start: datetime, end: datetime) -> tuple[list[IpHealth], dict[str, int]]:
+    """Block bounces and named blocklists per outbound IP in [start, end), worst first, and the
+    blocklists named by every bounce of the period (attributed to an IP or not), most named first.
+
+    The database counts the bounces per distinct text (a receiver often repeats its refusal word
+    for word), so each text is searched once and no bounce row is fetched on its own: the
+    dashboard's Overview asks for the last 7 days on every view.
+    """
+    bounces = (Event.kind == EventKind.BOUNCE.value) & _in_week(start, end)
+    names: dict[str | None, list[str]] = {}
+
+    def named_in(diagnostic: str | None) -> list[str]:
+        if diagnostic not in names:
+            names[diagnostic] = blocklists_named(diagnostic)
+        return names[diagnostic]
+
     named: Counter[str] = Counter()
+    for diagnostic, count in session.execute(
+            select(_EVENTS.diagnostic, func.count()).where(bounces).group_by(_EVENTS.diagnostic)):
+        named.update(dict.fromkeys(named_in(diagnostic), count))
     blocks: Counter[str] = Counter()
     per_ip: dict[str, Counter[str]] = {}
-    bounces = select(Event.id, Event.reason, _EVENTS.diagnostic).where(
-        _in_week(start, end), Event.kind == EventKind.BOUNCE.value)
-    for event_id, reason, diagnostic in session.execute(bounces):
-        ip = ip_of.get(event_id)
-        found = blocklists_named(diagnostic or "")
-        named.update(found)
-        if ip is None:
-            continue
-        per_ip.setdefault(ip, Counter()).update(found)
-        try:
-            blocks[ip] += Reason(reason).group.value == "block"
-        except ValueError:
-            blocks[ip] += 0
+    for ip, reason, diagnostic, count in session.execute(
+            select(IdentityRow.value, Event.reason, _EVENTS.diagnostic, func.count())
+            .join(EventIdentity, EventIdentity.identity_id == IdentityRow.id)
+            .join(Event, Event.id == EventIdentity.event_id)
+            .where(bounces, IdentityRow.kind == IdentityKind.IP.value)
+            .group_by(IdentityRow.value, Event.reason, _EVENTS.diagnostic)):
+        per_ip.setdefault(ip, Counter()).update(dict.fromkeys(named_in(diagnostic), count))
+        blocks[ip] += count if reason in _BLOCK_REASONS else 0
     ips = [IpHealth(ip, blocks[ip], dict(sorted(per_ip[ip].items()))) for ip in per_ip]
     ips.sort(key=lambda health: (-health.block_bounces, -sum(health.blocklists.values()), health.ip))
     return ips, dict(sorted(named.items(), key=lambda item: (-item[1], item[0])))

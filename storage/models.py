@@ -15,6 +15,8 @@ Tables (one class each):
   policy and MTA-log sides, read by attribution.
 - ``api_tokens`` (ApiToken): bearer tokens, stored as SHA-256 only.
 - ``imap_state`` (ImapState): per configured mailbox, UIDVALIDITY and the last UID committed.
+- ``users`` (User): the people who log in to the dashboard, with their role and a salted scrypt hash
+  of their password (storage/users.py, ``python app.py user``).
 
 Every timestamp is stored in UTC and read back aware (``storage.types.UTCDateTime``).
 """
@@ -57,6 +59,8 @@ __all__ = [
     "MessageStatus",
     "RawMessage",
     "TokenRole",
+    "User",
+    "UserRole",
 ]
 
 # Constraint names spelled out, so that migrations can refer to them on every backend
@@ -119,6 +123,13 @@ class TokenRole(_Vocabulary):
     VIEWER = "viewer"
     ADMIN = "admin"
     MTA = "mta"
+
+
+class UserRole(_Vocabulary):
+    """What a dashboard user may do (web/dashboard/access.py)."""
+
+    ADMIN = "admin"  # reads and acts (resume, allow, block, verdicts, re-process)
+    VIEWER = "viewer"  # reads only
 
 
 def _one_of(column: str, vocabulary: type[_Vocabulary]) -> CheckConstraint:
@@ -320,3 +331,23 @@ class ImapState(Base):
     uidvalidity: Mapped[int | None] = mapped_column(BigId)
     last_uid: Mapped[int] = mapped_column(BigId, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class User(Base):
+    """A person who logs in to the dashboard; only a salted scrypt hash of the password is kept.
+
+    A disabled user keeps the row (and the name, which appears as the author of their verdicts and
+    overrides) but can no longer log in, and their open sessions end at their next request.
+    """
+
+    __tablename__ = "users"
+    __table_args__ = (_one_of("role", UserRole),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    # werkzeug.security's "scrypt:N:r:p$salt$hash" (storage/users.py).
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

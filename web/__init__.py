@@ -1,4 +1,4 @@
-"""The HTTP API of Ricochet (the admin dashboard will join it here).
+"""The HTTP side of Ricochet: the API for programs and the dashboard for people.
 
 ``init_app(app, runtime)`` registers the endpoints on a Flask app:
 
@@ -11,7 +11,8 @@
   answered by the runtime's policy node (its refresh and flush loops start here);
 
 with bearer-token authentication (web.auth) and one JSON shape for every error (web.errors).
-docs/api.md documents them for clients.
+docs/api.md documents them for clients. The dashboard's pages (web.dashboard, docs/dashboard.md)
+take logged-in users instead of tokens.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import policy.http
 from storage import TokenRole
 from web import identities, ingest_api, read_api
 from web.auth import authenticate_known
+from web.dashboard import init_dashboard
 from web.database import RUNTIME_KEY
 from web.errors import ApiError, error_response, register_error_handlers
 
@@ -46,6 +48,7 @@ def init_app(app: Flask, runtime: Runtime) -> None:
     runtime.policy.start()  # stopped by runtime.close()
     app.register_blueprint(policy.http.blueprint(runtime.policy.engine, _mta_token(runtime)))
     register_error_handlers(app)
+    init_dashboard(app, runtime)
 
 
 def _mta_token(runtime: Runtime) -> policy.http.Authorize:

@@ -19,13 +19,13 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from bounces.model import Reason
-from storage import Event, EventIdentity, EventKind, Identity, IdentityKind, RawMessage
+from storage import BounceEvent, Event, EventIdentity, EventKind, Identity, IdentityKind, RawMessage
 from web.auth import READ_ROLES, authenticate
 from web.database import current_runtime, session_scope
 from web.errors import ApiError
 from web.render import event_json, message_json
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "EventQuery", "blueprint", "parse_event_query"]
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "EventQuery", "blueprint", "event_statement", "parse_event_query"]
 
 blueprint = Blueprint("read_api", __name__)
 
@@ -73,7 +73,11 @@ def _message(session: Session, message_id: int) -> RawMessage:
 
 @dataclass(frozen=True)
 class EventQuery:
-    """The checked parameters of ``GET /v1/events``."""
+    """The checked filters of an event search: ``GET /v1/events``, and the dashboard's /events.
+
+    ``domain`` (the recipient domain) and ``text`` (a case-insensitive piece of a bounce's
+    diagnostic) are the dashboard's filters; the API does not take them (yet).
+    """
 
     identity: tuple[str, str] | None = None
     kind: str | None = None
@@ -83,6 +87,8 @@ class EventQuery:
     limit: int = DEFAULT_LIMIT
     after_id: int | None = None
     before_id: int | None = None
+    domain: str | None = None
+    text: str | None = None
 
 
 @blueprint.get("/v1/events")
@@ -91,7 +97,7 @@ def events() -> Response:
     query = parse_event_query(request.args.to_dict(flat=False))
     with session_scope(current_runtime(), read_only=True) as session:
         authenticate(session, request.headers.get("Authorization"), READ_ROLES)
-        statement = _statement(session, query)
+        statement = event_statement(session, query)
         rows = [] if statement is None else list(session.scalars(statement).all())
         page = [event_json(event) for event in rows[:query.limit]]
     following = None
@@ -103,7 +109,7 @@ def events() -> Response:
     return jsonify(events=page, count=len(page), next=following)
 
 
-def _statement(session: Session, query: EventQuery) -> Select[Event] | None:
+def event_statement(session: Session, query: EventQuery) -> Select[Event] | None:
     """The SELECT of one page (plus one row, to know whether there is a next); None if nothing can match."""
     statement = select(Event)
     if query.identity is not None:
@@ -122,6 +128,11 @@ def _statement(session: Session, query: EventQuery) -> Select[Event] | None:
         statement = statement.where(Event.occurred_at >= query.since)
     if query.until is not None:
         statement = statement.where(Event.occurred_at < query.until)
+    if query.domain is not None:
+        statement = statement.where(Event.recipient_domain == query.domain.strip().lower())
+    if query.text is not None:
+        # Only bounces have a diagnostic (single-table inheritance: one column of ``events``).
+        statement = statement.where(BounceEvent.diagnostic.icontains(query.text, autoescape=True))
     if query.after_id is not None:
         statement = statement.where(Event.id > query.after_id).order_by(Event.id.asc())
     else:
