@@ -197,7 +197,8 @@ def test_the_scheduler_runs_the_reputation_jobs(db_engine: Engine, db_session: S
     assert jobs.upkeep(NOW) == (0, 1)  # the 36-day-old row is past counter_days (35)
 
 
-def test_folding_old_minute_rows_into_hours_counts_nothing_twice(db_engine: Engine, db_session: Session) -> None:
+def test_folding_old_minute_rows_into_hours_counts_nothing_twice(db_engine: Engine,
+                                                                 db_session: Session) -> None:
     """The upkeep job folds minute rows older than a day into hour rows (storage/counters.py); the
     running job has merged those sends already and a restarted one reads them once."""
     two_days_ago = NOW - timedelta(days=2)
@@ -213,7 +214,7 @@ def test_folding_old_minute_rows_into_hours_counts_nothing_twice(db_engine: Engi
     assert week_sends(jobs) == 35
     jobs.upkeep(NOW)
     rows = db_session.execute(select(CounterBucket.seconds, CounterBucket.sends)
-                              .where(CounterBucket.start < NOW - timedelta(days=1))).tuples().all()
+                              .where(CounterBucket.start < NOW - timedelta(days=1))).all()
     db_session.rollback()  # end the read: SQLite sessions hold the write lock (storage/engine.py)
     assert rows == [(3600, 30)]  # one hour row now holds the 30 sends of two days ago
     jobs.evaluate(NOW + timedelta(seconds=5))

@@ -152,7 +152,7 @@ def test_minute_rows_older_than_a_day_are_folded_into_hour_rows(db_session: Sess
 
     def sends() -> dict[tuple[str, int, datetime], int]:
         rows = db_session.execute(select(CounterBucket.identity_value, CounterBucket.seconds,
-                                         CounterBucket.start, CounterBucket.sends)).tuples()
+                                         CounterBucket.start, CounterBucket.sends))
         return {(value, seconds, start): count for value, seconds, start, count in rows}
 
     before = sends()
