@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from config.checks import boolean
+
 __all__ = ["IMAP_SCHEMA", "LOOPBACK_HOSTS", "SECURITY_MODES", "ImapMailbox", "ImapSettings", "imap_settings"]
 
 SECURITY_MODES = ("tls", "starttls", "none")
@@ -25,8 +27,6 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _DEFAULT_PORTS = {"tls": 993, "starttls": 143, "none": 143}  # RFC 8314 section 7.3; RFC 3501
 # Mailbox names become the message source ("imap:<name>") and the scheduler job id ("imap:<name>").
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_TRUE = ("true", "1", "yes", "on")
-_FALSE = ("false", "0", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -68,14 +68,6 @@ class ImapSettings:
     mailboxes: tuple[ImapMailbox, ...] = field(default=(), repr=False, compare=False)
 
 
-def _boolean(value: object) -> bool:
-    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-        return value.strip().lower() in _TRUE
-    if not isinstance(value, bool):
-        raise ValueError("must be true or false")
-    return value
-
-
 def _integer(low: int, high: int, unit: str) -> Callable[[object], int]:
     def validate(value: object) -> int:
         if isinstance(value, str) and value.strip().isdigit():
@@ -99,7 +91,7 @@ def _tables(value: object) -> list[dict[str, Any]]:
 
 
 IMAP_SCHEMA: dict[str, Callable[[object], object]] = {
-    "enabled": _boolean,
+    "enabled": boolean,
     "timeout_seconds": _integer(1, 3600, "seconds"),
     "connect_attempts": _integer(1, 100, "attempts"),
     "backoff_seconds": _integer(0, 3600, "seconds"),
@@ -116,10 +108,10 @@ _OPTIONAL: dict[str, Callable[[object], object]] = {
     "folder": lambda value: _text(value),
     "processed_folder": lambda value: _text(value),
     "quarantine_folder": lambda value: _text(value),
-    "flag_instead_of_move": _boolean,
+    "flag_instead_of_move": boolean,
     "batch_size": _integer(1, 100000, "messages per poll"),
     "poll_seconds": _integer(1, 86400, "seconds"),
-    "allow_plaintext": _boolean,
+    "allow_plaintext": boolean,
     "ca_file": lambda value: _text(value, empty=True),
 }
 
@@ -188,7 +180,7 @@ def imap_settings(values: Mapping[str, object]) -> ImapSettings:
         raise ValueError(f"[[imap.mailbox]]: two mailboxes are named {duplicate!r}; give each its own name "
                          "(it names the messages' source and the collection state)")
     return ImapSettings(
-        enabled=_boolean(values["enabled"]),
+        enabled=boolean(values["enabled"]),
         timeout_seconds=_integer(1, 3600, "seconds")(values["timeout_seconds"]),
         connect_attempts=_integer(1, 100, "attempts")(values["connect_attempts"]),
         backoff_seconds=_integer(0, 3600, "seconds")(values["backoff_seconds"]),

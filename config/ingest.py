@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from config.checks import boolean
+
 __all__ = ["INGEST_INTEGER_KEYS", "INGEST_SCHEMA", "MIN_SALT_LENGTH", "IngestSettings", "ingest_settings"]
 
 # An HMAC key shorter than this is guessable; 16 characters of a random string are 80+ bits.
@@ -31,17 +33,6 @@ class IngestSettings:
     import_batch_size: int
     # Read from recipient_salt_env / recipient_salt_file; None when hash_recipients is off.
     recipient_salt: bytes | None = field(default=None, repr=False, compare=False)
-
-
-def _bool(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    # From an environment variable the value is text.
-    words = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False,
-             "off": False}
-    if isinstance(value, str) and value.strip().lower() in words:
-        return words[value.strip().lower()]
-    raise ValueError("must be true or false")
 
 
 def _env_name(value: object) -> str:
@@ -64,7 +55,7 @@ def _batch(value: object) -> int:
 
 # Validators of each key; they raise ValueError with the end of the sentence after '[ingest].key'.
 INGEST_SCHEMA: dict[str, Callable[[object], object]] = {
-    "hash_recipients": _bool,
+    "hash_recipients": boolean,
     "recipient_salt_env": _env_name,
     "recipient_salt_file": _path,
     "import_batch_size": _batch,

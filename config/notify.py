@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from config.checks import between
+
 __all__ = ["LOOPBACK_HOSTS", "MIN_SECRET_LENGTH", "NOTIFY_INTEGER_KEYS", "NOTIFY_SCHEMA", "SMTP_SECURITY",
            "NotifySettings", "notify_settings"]
 
@@ -94,14 +96,6 @@ def _delays(value: object) -> list[int]:
     return value
 
 
-def _between(low: int, high: int, unit: str) -> Callable[[object], int]:
-    def validate(value: object) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"must be an integer between {low} and {high} ({unit})")
-        return value
-    return validate
-
-
 def _security(value: object) -> str:
     if value not in SMTP_SECURITY:
         raise ValueError(f"must be one of {', '.join(SMTP_SECURITY)}")
@@ -114,10 +108,10 @@ NOTIFY_SCHEMA: dict[str, Callable[[object], object]] = {
     "secret_env": _text,
     "secret_file": _text,
     "retry_seconds": _delays,
-    "timeout_seconds": _between(1, 120, "seconds"),
-    "deliver_seconds": _between(1, 3600, "seconds"),
+    "timeout_seconds": between(1, 120, "seconds"),
+    "deliver_seconds": between(1, 3600, "seconds"),
     "smtp_host": _text,
-    "smtp_port": _between(1, 65535, "port"),
+    "smtp_port": between(1, 65535, "port"),
     "smtp_security": _security,
     "mail_from": _address,
     "admins": _addresses,
@@ -125,8 +119,8 @@ NOTIFY_SCHEMA: dict[str, Callable[[object], object]] = {
     "smtp_password_env": _text,
     "smtp_password_file": _text,
     "smtp_ca_file": _text,
-    "keep_delivered_days": _between(1, 3650, "days"),
-    "keep_failed_days": _between(1, 3650, "days"),
+    "keep_delivered_days": between(1, 3650, "days"),
+    "keep_failed_days": between(1, 3650, "days"),
 }
 NOTIFY_INTEGER_KEYS = frozenset({"timeout_seconds", "deliver_seconds", "smtp_port", "keep_delivered_days",
                                  "keep_failed_days"})

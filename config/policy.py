@@ -14,6 +14,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from config.checks import between
 from policy.server import ServerOptions, parse_listen
 from policy.texts import DEFAULT_TEXTS, PolicyConfig
 from reputation.model import Action
@@ -62,14 +63,6 @@ def _toml(text: str) -> object:
         raise ValueError(f"is not a valid TOML value ({exc})") from None
 
 
-def _between(low: int, high: int, unit: str) -> Callable[[object], int]:
-    def validate(value: object) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"must be an integer between {low} and {high} ({unit})")
-        return value
-    return validate
-
-
 def _seconds(low: float, high: float) -> Callable[[object], float]:
     def validate(value: object) -> float:
         if isinstance(value, str):  # from the environment
@@ -108,16 +101,16 @@ def _texts(value: object) -> dict[str, str]:
 # Validators of each key; they raise ValueError with the end of the sentence after '[policy].key'.
 POLICY_SCHEMA: dict[str, Callable[[object], object]] = {
     "listen": _listen,
-    "idle_timeout": _between(1, 86400, "seconds"),
-    "max_connections": _between(1, 100_000, "connections"),
+    "idle_timeout": between(1, 86400, "seconds"),
+    "max_connections": between(1, 100_000, "connections"),
     "fail_open": _fail_open,
     "fail_open_text": _text,
     "support": _text,
     "texts": _texts,
     "refresh_seconds": _seconds(0.1, 60),
-    "reload_seconds": _between(1, 86400, "seconds"),
+    "reload_seconds": between(1, 86400, "seconds"),
     "flush_seconds": _seconds(0.1, 60),
-    "max_unflushed": _between(1000, 10_000_000, "counter buckets"),
+    "max_unflushed": between(1000, 10_000_000, "counter buckets"),
 }
 POLICY_INTEGER_KEYS = frozenset({"idle_timeout", "max_connections", "reload_seconds", "max_unflushed"})
 

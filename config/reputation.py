@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from config.checks import between
 from reputation import RuleError, RuleSet, load_rules
 
 __all__ = ["REPUTATION_INTEGER_KEYS", "REPUTATION_SCHEMA", "ReputationSettings", "load_tiers_csv",
@@ -60,21 +61,13 @@ def _tier_name(value: object) -> str:
     return value.strip()
 
 
-def _between(low: int, high: int, unit: str) -> Callable[[object], int]:
-    def validate(value: object) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"must be an integer between {low} and {high} ({unit})")
-        return value
-    return validate
-
-
 # Validators of each key; they raise ValueError with the end of the sentence after '[reputation].key'.
 REPUTATION_SCHEMA: dict[str, Callable[[object], object]] = {
     "rules_file": _path,
-    "evaluate_seconds": _between(1, 3600, "seconds"),
-    "upkeep_seconds": _between(10, 86400, "seconds"),
+    "evaluate_seconds": between(1, 3600, "seconds"),
+    "upkeep_seconds": between(10, 86400, "seconds"),
     # The 7-day window and the baseline need 169 hours of buckets: at least 8 days.
-    "counter_days": _between(8, 3650, "days"),
+    "counter_days": between(8, 3650, "days"),
     "tiers_csv": _csv_path,
     "default_tier": _tier_name,
 }

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from config.checks import between, boolean
+
 __all__ = ["MIN_SECRET_LENGTH", "WEB_INTEGER_KEYS", "WEB_SCHEMA", "WebSettings", "web_settings"]
 
 # 32 characters of a random hex or base64 string carry 128 bits or more.
@@ -43,33 +45,14 @@ def _path(value: object) -> str:
     return value.strip()
 
 
-def _boolean(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    words = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False,
-             "off": False}
-    if isinstance(value, str) and value.strip().lower() in words:
-        return words[value.strip().lower()]
-    raise ValueError("must be true or false")
-
-
-def _between(low: int, high: int, unit: str) -> Callable[[object], int]:
-    def check(value: object) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ValueError(f"must be an integer between {low} and {high} ({unit})")
-        return value
-
-    return check
-
-
 # Validators of each key; they raise ValueError with the end of the sentence after '[web].key'.
 WEB_SCHEMA: dict[str, Callable[[object], object]] = {
     "secret_key": _secret,
     "secret_key_file": _path,
-    "secure_cookies": _boolean,
-    "session_hours": _between(1, 720, "hours"),
-    "login_max_failures": _between(1, 100, "failed logins"),
-    "login_lockout_seconds": _between(1, 86400, "seconds"),
+    "secure_cookies": boolean,
+    "session_hours": between(1, 720, "hours"),
+    "login_max_failures": between(1, 100, "failed logins"),
+    "login_lockout_seconds": between(1, 86400, "seconds"),
 }
 WEB_INTEGER_KEYS = frozenset({"session_hours", "login_max_failures", "login_lockout_seconds"})
 
