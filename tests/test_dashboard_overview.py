@@ -10,7 +10,6 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
 from flask import url_for
@@ -18,15 +17,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from config import load_settings
-from ingest.events import insert_events
 from reports.build import Thresholds
-from reputation import BucketDelta, Identity, IdentityKind
-from storage.counters import apply_deltas
-from storage.models import EventIdentity
-from storage.queries import get_or_create_identity, store_raw_message
 from storage.reputation_models import DecisionHistory, DecisionRow
 from storage.types import utcnow
 from tests.dashboard import Dash, dash, database_url, db_engine, db_session
+from tests.seeding import add_events, add_sends
 from web.dashboard.overview import rate_charts, threshold_lines
 from web.dashboard.overview_data import (
     StoppedSender,
@@ -48,33 +43,7 @@ SPAMCOP = "554 5.7.1 Blocked - see https://www.spamcop.net/bl.shtml?192.0.2.99"
 ALICE, BOB = ("account", "alice@one.example"), ("account", "bob@two.example")
 ONE, TWO = ("customer", "one"), ("customer", "two")
 IP1, IP2 = ("ip", "192.0.2.10"), ("ip", "198.51.100.7")
-_COLUMNS = ("kind", "message_id", "occurred_at", "recorded_at", "recipient", "recipient_hashed",
-            "recipient_domain", "reason", "original_message_id", "status", "reply_code", "hard", "diagnostic",
-            "remote_mta", "feedback_type", "source_ip", "reporter")
-
-
-def _sends(session: Session, who: tuple[str, str], at: datetime, count: int) -> None:
-    """``count`` sends in the minute bucket of ``at``."""
-    kind, value = who
-    apply_deltas(session, [BucketDelta(Identity(IdentityKind(kind), value), at.replace(second=0), 60,
-                                       {"sends": count, "recipients": count})])
-
-
-def _events(session: Session, n: int, kind: str, reason: str, at: datetime, who: list[tuple[str, str]],
-            hard: bool | None = None, diagnostic: str | None = None) -> None:
-    """``n`` events at ``at`` (all at the same instant), attributed to ``who``."""
-    message, _ = store_raw_message(session, f"{kind} {reason} {at.isoformat()} {who}".encode(), "test",
-                                   kind=kind, status="parsed")
-    rows: list[dict[str, Any]] = []
-    for i in range(n):
-        row: dict[str, Any] = dict.fromkeys(_COLUMNS)
-        row.update(kind=kind, message_id=message.id, occurred_at=at, recorded_at=at,
-                   recipient=f"r{i}@gmail.com", recipient_hashed=False, recipient_domain="gmail.com",
-                   reason=reason, hard=hard, diagnostic=diagnostic)
-        rows.append(row)
-    identities = [get_or_create_identity(session, k, v, at) for k, v in who]
-    for event_id in insert_events(session, rows):
-        session.add_all(EventIdentity(event_id=event_id, identity_id=i.id, source="test") for i in identities)
+_sends, _events = add_sends, add_events
 
 
 def _decision(session: Session, who: tuple[str, str], state: str, decided: datetime,

@@ -9,12 +9,12 @@ and from counts made directly with SQL in this file; the HTML, CSV and JSON must
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 
 from app import cli
 from bounces.model import Reason
-from ingest.events import insert_events
 from reports import (
     build_and_store,
     build_report,
@@ -35,44 +34,19 @@ from reports import (
 )
 from reports.build import Report, blocklists_named
 from reports.render import percent
-from reputation import BucketDelta, Identity, IdentityKind
-from storage.counters import apply_deltas
 from storage.engine import session_factory
-from storage.models import EventIdentity
-from storage.queries import get_or_create_identity, store_raw_message
 from storage.reputation_models import DecisionHistory, VerdictRow
 from tests.db import database_url, db_engine, db_session
+from tests.seeding import add_events, add_sends
 
 __all__ = ["database_url", "db_engine", "db_session"]  # the fixtures
 
 WEEK = "2026-W48"
 MONDAY = datetime(2026, 11, 23, tzinfo=UTC)
 SPAMHAUS = "550 5.7.1 Service unavailable; client [192.0.2.10] blocked using zen.spamhaus.org"
-_COLUMNS = ("kind", "message_id", "occurred_at", "recorded_at", "recipient", "recipient_hashed",
-            "recipient_domain", "reason", "original_message_id", "status", "reply_code", "hard", "diagnostic",
-            "remote_mta", "feedback_type", "source_ip", "reporter")
-
-
-def _sends(session: Session, who: tuple[str, str], at: datetime, count: int) -> None:
-    kind, value = who
-    apply_deltas(session, [BucketDelta(Identity(IdentityKind(kind), value), at.replace(second=0), 60,
-                                       {"sends": count, "recipients": count})])
-
-
-def _events(session: Session, n: int, kind: str, reason: str, at: datetime, who: list[tuple[str, str]],
-            hard: bool | None = None, diagnostic: str | None = None) -> None:
-    message, _ = store_raw_message(session, f"{kind} {reason} {at.isoformat()} {who}".encode(), "test",
-                                   kind=kind, status="parsed")
-    rows: list[dict[str, Any]] = []
-    for i in range(n):
-        row: dict[str, Any] = dict.fromkeys(_COLUMNS)
-        row.update(kind=kind, message_id=message.id, occurred_at=at + timedelta(minutes=i), recorded_at=at,
-                   recipient=f"r{i}@gmail.com", recipient_hashed=False, recipient_domain="gmail.com",
-                   reason=reason, hard=hard, diagnostic=diagnostic)
-        rows.append(row)
-    identities = [get_or_create_identity(session, k, v, at) for k, v in who]
-    for event_id in insert_events(session, rows):
-        session.add_all(EventIdentity(event_id=event_id, identity_id=i.id, source="test") for i in identities)
+_sends = add_sends
+# Events a minute apart, so that they fall in distinct buckets.
+_events = functools.partial(add_events, step=timedelta(minutes=1))
 
 
 A1, A2 = ("account", "alice@one.example"), ("account", "bob@two.example")
