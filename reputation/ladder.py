@@ -185,7 +185,10 @@ def _apply_false_positives(hist: History, verdicts: list[Verdict], now: datetime
     lifted = [v for v in wrong if v.rule == hist.rule and (hist.since is None or v.at > hist.since)]
     if lifted and hist.state is not State.OK:
         strikes = hist.strikes - 1 if hist.state in _COOLING else hist.strikes
-        hist = History(strikes=max(strikes, 0), last_strike=hist.last_strike, since=max(v.at for v in lifted))
+        # The evidence the admin judged wrong is not counted again: rules see only what happens after
+        # the verdict (as after a resume), so another rule cannot stop the sender on the same bounces.
+        at = max(v.at for v in lifted)
+        hist = History(strikes=max(strikes, 0), last_strike=hist.last_strike, since=at, judged_since=at)
     return hist, relaxed
 
 

@@ -297,6 +297,26 @@ def test_hysteresis_leaves_a_state_only_well_below_its_threshold() -> None:
     assert fresh.decide(T0 + 61 * MIN).state is State.OK  # the same 6 do not put anyone there
 
 
+TWO_LEVELS = load_rules({"rule": [
+    {"name": "blocks", "metric": "block_bounces", "window": "1h", "threshold": 10, "state": "throttled",
+     "limit_per_hour": 50},
+    {"name": "blocks-pause", "metric": "block_bounces", "window": "1h", "threshold": 20, "state": "paused"},
+]})
+
+
+def test_a_false_positive_is_not_stopped_again_by_another_rule_on_the_same_bounces() -> None:
+    sim = Sim(ALICE, rules=TWO_LEVELS)
+    sim.run(bounces(T0, 25))  # an outage at one receiver: 25 block bounces in a minute
+    assert sim.last is not None and (sim.last.state, sim.last.rule) == (State.PAUSED, "blocks-pause")
+    sim.verdicts.append(Verdict(ALICE, "blocks-pause", VerdictKind.FALSE_POSITIVE, "admin", "receiver outage",
+                                T0 + 5 * MIN, sim.last.decided_at))
+    # The 25 bounces are above "blocks" (10) too, but they are what the admin judged: not counted again.
+    assert sim.decide(T0 + 6 * MIN).state is State.OK
+    assert sim.decide(T0 + 20 * MIN).state is State.OK
+    sim.run(bounces(T0 + 30 * MIN, 12))  # new bounces after the verdict count as usual
+    assert sim.last is not None and (sim.last.state, sim.last.rule) == (State.THROTTLED, "blocks")
+
+
 def test_blocked_by_a_rule_lasts_until_an_admin_resumes() -> None:
     sim = Sim(ALICE, rules=SMALL)
     sim.run(bounces(T0, 60, "list_quality"))
