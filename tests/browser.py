@@ -58,7 +58,7 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOTS = REPO / "var" / "screenshots"  # var/ is not committed
 DESKTOP = (1280, 800)
 PHONE = (375, 812)  # an iPhone X/11 Pro's CSS pixels
-STARTUP_SECONDS = 20.0
+STARTUP_SECONDS = 60.0
 WAIT_SECONDS = 10  # for a page or an element
 MAX_HEIGHT = 4000  # of a full-page screenshot, in pixels: enough to judge a page, and quick to take
 
