@@ -3,9 +3,10 @@ with the end of the sentence that follows ``[section].key`` (config/settings.py 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
-__all__ = ["between", "boolean"]
+__all__ = ["addresses", "between", "boolean"]
 
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
@@ -26,6 +27,21 @@ def between(low: int, high: int, unit: str) -> Callable[[object], int]:
     def validate(value: object) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ValueError(f"must be an integer between {low} and {high} ({unit})")
+        return value
+
+    return validate
+
+
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def addresses(example: str) -> Callable[[object], list[str]]:
+    """A validator of lists of e-mail addresses; ``example`` ends the sentence, e.g.
+    '["postmaster@example.net"]'."""
+
+    def validate(value: object) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and _ADDRESS.match(v) for v in value):
+            raise ValueError(f"must be a list of e-mail addresses, such as {example}")
         return value
 
     return validate

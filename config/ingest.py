@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from config.checks import boolean
+from config.checks import between, boolean
 
 __all__ = ["INGEST_INTEGER_KEYS", "INGEST_SCHEMA", "MIN_SALT_LENGTH", "IngestSettings", "ingest_settings"]
 
@@ -47,18 +47,12 @@ def _path(value: object) -> str:
     return value
 
 
-def _batch(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
-        raise ValueError("must be an integer between 1 and 100000 (messages per commit)")
-    return value
-
-
 # Validators of each key; they raise ValueError with the end of the sentence after '[ingest].key'.
 INGEST_SCHEMA: dict[str, Callable[[object], object]] = {
     "hash_recipients": boolean,
     "recipient_salt_env": _env_name,
     "recipient_salt_file": _path,
-    "import_batch_size": _batch,
+    "import_batch_size": between(1, 100_000, "messages per commit"),
 }
 INGEST_INTEGER_KEYS = frozenset({"import_batch_size"})
 

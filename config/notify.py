@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from config.checks import between
+from config.checks import addresses, between
 
 __all__ = ["LOOPBACK_HOSTS", "MIN_SECRET_LENGTH", "NOTIFY_INTEGER_KEYS", "NOTIFY_SCHEMA", "SMTP_SECURITY",
            "NotifySettings", "notify_settings"]
@@ -70,13 +70,6 @@ def _urls(value: object) -> list[str]:
     return value
 
 
-def _addresses(value: object) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and re.match(r"^[^@\s]+@[^@\s]+$", v)
-                                              for v in value):
-        raise ValueError('must be a list of e-mail addresses, such as ["postmaster@example.net"]')
-    return value
-
-
 def _text(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError("must be a string in quotes")
@@ -102,6 +95,8 @@ def _security(value: object) -> str:
     return str(value)
 
 
+_ADMINS = addresses('["postmaster@example.net"]')
+
 # Validators of each key; they raise ValueError with the end of the sentence after '[notify].key'.
 NOTIFY_SCHEMA: dict[str, Callable[[object], object]] = {
     "webhook_urls": _urls,
@@ -114,7 +109,7 @@ NOTIFY_SCHEMA: dict[str, Callable[[object], object]] = {
     "smtp_port": between(1, 65535, "port"),
     "smtp_security": _security,
     "mail_from": _address,
-    "admins": _addresses,
+    "admins": _ADMINS,
     "smtp_user": _text,
     "smtp_password_env": _text,
     "smtp_password_file": _text,
@@ -140,7 +135,7 @@ def notify_settings(values: Mapping[str, object], env: Mapping[str, str] = os.en
         deliver_seconds=int(str(values["deliver_seconds"])),
         smtp_host=str(values["smtp_host"]), smtp_port=int(str(values["smtp_port"])),
         smtp_security=str(values["smtp_security"]), mail_from=str(values["mail_from"]),
-        admins=list(_addresses(values["admins"])), smtp_user=str(values["smtp_user"]).strip(),
+        admins=list(_ADMINS(values["admins"])), smtp_user=str(values["smtp_user"]).strip(),
         smtp_password_env=str(values["smtp_password_env"]).strip(),
         smtp_password_file=str(values["smtp_password_file"]).strip(),
         smtp_ca_file=str(values["smtp_ca_file"]).strip(),

@@ -7,9 +7,10 @@ summary too, and a separate list lets a manager get the report without the alert
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
+from config.checks import addresses
 
 __all__ = ["REPORTS_INTEGER_KEYS", "REPORTS_SCHEMA", "WEEKDAYS", "ReportsSettings", "reports_settings"]
 
@@ -45,20 +46,14 @@ def _directory(value: object) -> str:
     return value
 
 
-def _addresses(value: object) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and re.match(r"^[^@\s]+@[^@\s]+$", v)
-                                              for v in value):
-        raise ValueError('must be a list of e-mail addresses, such as ["noc@example.net"] ([] for '
-                         "[notify].admins)")
-    return value
-
+_MAIL_TO = addresses('["noc@example.net"] ([] for [notify].admins)')
 
 # Validators of each key; they raise ValueError with the end of the sentence after '[reports].key'.
 REPORTS_SCHEMA: dict[str, Callable[[object], object]] = {
     "weekday": _weekday,
     "hour": _hour,
     "directory": _directory,
-    "mail_to": _addresses,
+    "mail_to": _MAIL_TO,
 }
 REPORTS_INTEGER_KEYS = frozenset({"hour"})
 
@@ -66,4 +61,4 @@ REPORTS_INTEGER_KEYS = frozenset({"hour"})
 def reports_settings(values: Mapping[str, object]) -> ReportsSettings:
     """The validated [reports] section (each value has passed REPORTS_SCHEMA)."""
     return ReportsSettings(weekday=str(values["weekday"]), hour=int(str(values["hour"])),
-                           directory=str(values["directory"]), mail_to=list(_addresses(values["mail_to"])))
+                           directory=str(values["directory"]), mail_to=list(_MAIL_TO(values["mail_to"])))

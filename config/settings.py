@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from config.attribution import ATTRIBUTION_SCHEMA, AttributionSettings, attribution_settings
+from config.checks import between
 from config.imap import IMAP_SCHEMA, ImapSettings, imap_settings
 from config.ingest import INGEST_INTEGER_KEYS, INGEST_SCHEMA, IngestSettings, ingest_settings
 from config.notify import NOTIFY_INTEGER_KEYS, NOTIFY_SCHEMA, NotifySettings, notify_settings
@@ -137,12 +138,6 @@ def _port(value: object) -> int:
     return value
 
 
-def _threads(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 256:
-        raise _Bad("must be an integer between 1 and 256")
-    return value
-
-
 def _level(value: object) -> str:
     if not isinstance(value, str) or value.upper() not in LOG_LEVELS:
         raise _Bad(f"must be one of {', '.join(LOG_LEVELS)}")
@@ -168,7 +163,7 @@ def _message_bytes(value: object) -> int:
 # The schema: section -> key -> validator. Keep it, default.toml and docs/config.md in step
 # (tests/test_config.py checks that they are).
 _SCHEMA: dict[str, dict[str, Callable[[object], object]]] = {
-    "server": {"host": _host, "port": _port, "threads": _threads},
+    "server": {"host": _host, "port": _port, "threads": between(1, 256, "worker threads")},
     "log": {"level": _level},
     "database": {"url": _url},
     "parse": {"max_message_bytes": _message_bytes},

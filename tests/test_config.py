@@ -78,7 +78,7 @@ def test_environment_overrides_file_and_defaults(tmp_path: Path) -> None:
      "ricochet.toml: [log].level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'LOUD'"),
     ("[server]\nprot = 9025\n", "ricochet.toml: unknown key [server].prot; [server] has host, port, threads"),
     ("[server]\nthreads = 0\n",
-     "ricochet.toml: [server].threads must be an integer between 1 and 256, got 0"),
+     "ricochet.toml: [server].threads must be an integer between 1 and 256 (worker threads), got 0"),
     ("[imap]\nport = 993\n", "ricochet.toml: unknown key [imap].port; [imap] has enabled, timeout_seconds, "
                              "connect_attempts, backoff_seconds, backoff_max_seconds, mailbox"),
     ("[smtp]\nport = 25\n", "ricochet.toml: unknown section [smtp]; the sections are [server], [log], "
@@ -111,8 +111,8 @@ def test_bad_file_values_name_the_key_and_the_fix(tmp_path: Path, monkeypatch: p
     ({"RICOCHET_SERVER_PROT": "1"}, "environment variable RICOCHET_SERVER_PROT: unknown key [server].prot; "
                                     "[server] has host, port, threads"),
     ({"RICOCHET_SERVER_THREADS": "many"},
-     "environment variable RICOCHET_SERVER_THREADS: [server].threads must be an integer between 1 and 256, "
-     "got 'many'"),
+     "environment variable RICOCHET_SERVER_THREADS: [server].threads must be an integer between 1 and 256 "
+     "(worker threads), got 'many'"),
 ])
 def test_bad_environment_values_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
