@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
-from reports.build import build_report, last_week
+from reports.build import build_report, last_week, report_file
 from reports.mail import ReportMailer
 from reports.render import render_csv, render_html, render_json
 from reputation import RuleSet
@@ -43,7 +43,7 @@ def build_and_store(sessions: sessionmaker[Session], week: str, directory: Path 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for extension, render in _RENDERERS.items():
-        path = folder / f"{report.week}.{extension}"
+        path = report_file(folder, report.week, extension)
         temporary = path.with_name(f".{path.name}.tmp")
         temporary.write_text(render(report), encoding="utf-8")
         os.replace(temporary, path)

@@ -23,6 +23,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Table, func, select
@@ -37,7 +38,7 @@ from storage.reputation_models import CounterBucket, DecisionHistory, VerdictRow
 
 __all__ = ["BLOCKLISTS", "DecisionLine", "Figures", "IpHealth", "Report", "SenderLine", "Thresholds",
            "blocklists_named", "build_report", "figures_from_counts", "ip_health", "last_week", "parse_week",
-           "verdict_precision", "week_bounds"]
+           "report_file", "verdict_precision", "week_bounds"]
 
 _EVENTS = cast(Table, Event.__table__).c
 _WEEK = re.compile(r"(\d{4})-W(\d{2})")
@@ -56,6 +57,11 @@ def parse_week(text: str) -> str:
         except ValueError:
             pass
     raise ValueError(f"not an ISO week: {text!r}; write it as YYYY-Www, such as 2026-W48")
+
+
+def report_file(directory: Path, week: str, extension: str) -> Path:
+    """Where the report of ``week`` (checked) is stored in ``extension`` (html, csv, json)."""
+    return directory / f"{parse_week(week)}.{extension}"
 
 
 def week_bounds(week: str) -> tuple[datetime, datetime]:

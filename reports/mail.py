@@ -30,7 +30,7 @@ from config import NotifySettings, Settings
 from notify.deliver import retry_at
 from notify.mail import send_mail
 from notify.webhook import DeliveryError
-from reports.build import Report, parse_week
+from reports.build import Report, parse_week, report_file
 from reports.render import percent, render_csv, render_html, render_json
 
 __all__ = ["MailState", "NotMailed", "ReportMailer", "ReportTexts", "report_message", "report_subject",
@@ -67,7 +67,7 @@ class ReportTexts(NamedTuple):
     def stored(cls, directory: Path, week: str) -> ReportTexts:
         """Read from ``directory`` (reports/archive.py wrote them); OSError when one is missing."""
         # As bytes: read_text would turn the CSV's CRLF line ends (RFC 4180) into LF.
-        return cls(*((directory / f"{week}.{extension}").read_bytes().decode("utf-8")
+        return cls(*(report_file(directory, week, extension).read_bytes().decode("utf-8")
                      for extension in ("html", "csv", "json")))
 
 

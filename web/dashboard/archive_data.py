@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reports.build import parse_week, week_bounds
+from reports.build import parse_week, report_file, week_bounds
 
 __all__ = ["FORMATS", "StoredReport", "report_path", "split_name", "stored_reports", "this_week"]
 
@@ -83,7 +83,7 @@ def report_path(directory: Path, week: str, extension: str) -> Path:
     """Where the report of ``week`` (checked) in ``extension`` (one of FORMATS) is stored."""
     if extension not in FORMATS:
         raise ValueError(f"unknown report format {extension!r}; use one of {', '.join(FORMATS)}")
-    return directory / f"{parse_week(week)}.{extension}"
+    return report_file(directory, week, extension)
 
 
 def this_week(now: datetime) -> str:
