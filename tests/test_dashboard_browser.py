@@ -24,6 +24,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser import DESKTOP, PHONE, WAIT_SECONDS, Service, chromium, log_in, screenshot, service
@@ -121,10 +122,12 @@ def test_an_admin_finds_the_paused_account_reads_why_and_resumes_it(running: Ser
 
     resume = browser.find_element(By.XPATH, "//form[.//input[@name='action' and @value='resume']]")
     resume.find_element(By.NAME, "reason").send_keys("password reset, malware removed from the PC")
+    paused_badge = browser.find_element(By.CSS_SELECTOR, "h1 .badge")
     resume.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(browser, WAIT_SECONDS).until(
-        lambda d: d.find_element(By.CSS_SELECTOR, "h1 .badge").text != "paused")
-    assert browser.find_element(By.CSS_SELECTOR, "h1 .badge").text == "watch"  # probation (docs/rules.md)
+    # The post redirects to the page again: wait until the old page is gone, then read the new one
+    # (reading the badge while the page is being replaced raced with it).
+    WebDriverWait(browser, WAIT_SECONDS).until(staleness_of(paused_badge))
+    assert wait_for(browser, "h1 .badge").text == "watch"  # probation (docs/rules.md)
     overrides = browser.find_element(By.ID, "overrides").text
     assert "resume" in overrides and running.user in overrides and "password reset" in overrides
     shot(browser, "identity-resumed")
