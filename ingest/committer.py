@@ -5,19 +5,21 @@ step 1), so each POST /v1/ingest waits for a durable commit. One commit per requ
 wait the webhook's limit (SQLite in WAL mode with ``synchronous=FULL`` syncs the log at every
 commit). Here the requests hand their bytes to one committer thread, which owns the write
 session: it takes what is queued (up to ``max_batch`` messages, waiting at most ``max_wait``
-seconds for more after the first), runs the pipeline on each inside a SAVEPOINT of its own,
-commits once, and only then answers every request of the batch. PostgreSQL's and SQLite's
-behaviour is the same: it is plain SAVEPOINT / COMMIT.
+seconds for more after the first), stores them all with ``Pipeline.ingest_many`` (a few
+statements for the whole batch), commits once, and only then answers every request of the batch.
 
-- A message whose own storing fails (its SAVEPOINT is rolled back) is answered ``CommitFailed``
-  and the others go on; a bug while *processing* it is the pipeline's business: the message is
-  stored and quarantined, as for any collector.
+- When ``ingest_many`` raises (a bug while processing a message, a message another writer stored
+  meanwhile), the batch is rolled back and stored again one message at a time, each inside a
+  SAVEPOINT of its own, still with one commit: a message whose own storing fails (its SAVEPOINT
+  is rolled back) is answered ``CommitFailed`` and the others go on; a bug while *processing* it
+  is the pipeline's business: the message is stored and quarantined, as for any collector.
+  PostgreSQL's and SQLite's behaviour is the same: it is plain SAVEPOINT / COMMIT.
 - A failed COMMIT answers ``CommitFailed`` to every request of the batch: none was acknowledged,
   the clients send them again (idempotent: the same bytes are stored once).
 - The queue is bounded: when it is full, ``submit`` raises ``QueueFull`` at once (the webhook's
   503 with Retry-After) instead of letting requests pile up; nothing is dropped silently.
-- The same bytes twice in one batch are stored once: the second sees the first's row in the
-  same transaction and gets its id, ``created`` False.
+- The same bytes twice in one batch are stored once: the second gets the first's id, ``created``
+  False.
 - A request may name the API token it was let in with (``token_sha256``): the committer confirms
   that token is still live in the batch's transaction, with one query for the whole batch, and
   answers ``TokenRevoked`` without storing when it is not. So the webhook can let a request in
@@ -40,7 +42,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ingest.pipeline import IngestResult, Pipeline
+from ingest.pipeline import Incoming, IngestResult, Pipeline
 from storage import forget_identities, live_token_hashes
 
 __all__ = ["CommitFailed", "Committer", "QueueFull", "TokenRevoked"]
@@ -161,15 +163,43 @@ class Committer:
             self._commit(batch)
 
     def _commit(self, batch: list[_Request]) -> None:
-        """Run the pipeline on each message, commit once, then answer every request of ``batch``."""
-        results: list[tuple[_Request, IngestResult]] = []
+        """Store every message of ``batch`` in one transaction, commit once, then answer each request.
+
+        First with ``Pipeline.ingest_many`` (a few statements for the whole batch); when that
+        raises, the transaction is rolled back and the batch stored again message by message,
+        each in a SAVEPOINT of its own (``_ingest``).
+        """
         try:
             with self.sessions() as session:
                 live = live_token_hashes(session, {r.token_sha256 for r in batch if r.token_sha256})
+                batch = [request for request in batch if _let_in(request, live)]
+                if not batch:
+                    return
+                try:
+                    results = self.pipeline.ingest_many(session, [Incoming(r.raw, r.source, r.source_ref)
+                                                                  for r in batch])
+                    session.commit()
+                except Exception as error:
+                    log.info("webhook: storing %d messages together failed (%s); storing them one by one",
+                             len(batch), _first_line(error), exc_info=not isinstance(error, SQLAlchemyError))
+                    session.rollback()
+                else:
+                    for request, result in zip(batch, results, strict=True):
+                        request.answer.set_result(result)
+                    return
+        except Exception as error:  # the connection (or the token check) failed: nothing was stored
+            log.error("webhook: storing %d messages failed, none is acknowledged: %s", len(batch),
+                      _first_line(error), exc_info=not isinstance(error, SQLAlchemyError))
+            _fail(batch, error)
+            return
+        self._commit_one_by_one(batch)
+
+    def _commit_one_by_one(self, batch: list[_Request]) -> None:
+        """Each message of ``batch`` in a SAVEPOINT of its own, one commit, then the answers."""
+        results: list[tuple[_Request, IngestResult]] = []
+        try:
+            with self.sessions() as session:
                 for request in batch:
-                    if request.token_sha256 is not None and request.token_sha256 not in live:
-                        request.answer.set_exception(TokenRevoked())
-                        continue
                     outcome = self._ingest(session, request)
                     if isinstance(outcome, IngestResult):
                         results.append((request, outcome))
@@ -179,9 +209,7 @@ class Committer:
         except Exception as error:  # the commit (or the connection) failed: nothing was stored
             log.error("webhook: committing %d messages failed, none is acknowledged: %s", len(batch),
                       _first_line(error), exc_info=not isinstance(error, SQLAlchemyError))
-            for request in batch:
-                if not request.answer.done():
-                    request.answer.set_exception(CommitFailed(f"the commit failed: {_first_line(error)}"))
+            _fail(batch, error)
             return
         for request, result in results:
             request.answer.set_result(result)
@@ -201,6 +229,21 @@ class Committer:
             return CommitFailed(f"the message could not be stored: {_first_line(error)}")
         savepoint.commit()
         return result
+
+
+def _fail(batch: list[_Request], error: Exception) -> None:
+    """Answer CommitFailed to every request of ``batch`` not answered yet."""
+    for request in batch:
+        if not request.answer.done():
+            request.answer.set_exception(CommitFailed(f"the commit failed: {_first_line(error)}"))
+
+
+def _let_in(request: _Request, live: set[str]) -> bool:
+    """False (and the request answered TokenRevoked) when its token is no longer live."""
+    if request.token_sha256 is not None and request.token_sha256 not in live:
+        request.answer.set_exception(TokenRevoked())
+        return False
+    return True
 
 
 def _first_line(error: Exception) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from ingest.classify import Classification
@@ -27,7 +27,8 @@ from storage import (
     utcnow,
 )
 
-__all__ = ["clean", "event_rows", "event_time", "insert_events", "recipient_redactor", "reporter_of"]
+__all__ = ["clean", "event_rows", "event_time", "insert_batch_events", "insert_events", "recipient_redactor",
+           "reporter_of"]
 
 # A report dated this far from its arrival is believed to have a wrong clock.
 _CLOCK_SKEW = timedelta(days=366)
@@ -120,6 +121,27 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> list[int]:
         return [connection.execute(_INSERT_EVENT, rows[0]).scalar_one()]
     statement = _EVENTS.insert().returning(_EVENTS.c.id, sort_by_parameter_order=True)
     return list(connection.execute(statement, rows).scalars())
+
+
+def insert_batch_events(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` (of messages stored in this transaction) in one executemany; their ids, in order.
+
+    The ids are read back in id order per message: a transaction's own rows get increasing ids
+    (SQLite's rowid, a PostgreSQL sequence), so that order is the order of ``rows``. Without
+    RETURNING, which SQLAlchemy would run one row per statement on SQLite to keep the order.
+    """
+    if not rows:
+        return []
+    connection = session.connection()
+    connection.execute(_EVENTS.insert(), rows)
+    messages = sorted({row["message_id"] for row in rows})
+    ids: dict[int, list[int]] = {message: [] for message in messages}
+    for event_id, message_id in connection.execute(
+            select(_EVENTS.c.id, _EVENTS.c.message_id).where(_EVENTS.c.message_id.in_(messages))
+            .order_by(_EVENTS.c.id)):
+        ids[message_id].append(event_id)
+    taken = {message: iter(found) for message, found in ids.items()}
+    return [next(taken[row["message_id"]]) for row in rows]
 
 
 def _reporter(result: Classification) -> str:

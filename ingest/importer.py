@@ -1,10 +1,12 @@
 """Import an archive (maildir, mbox, directories of .eml files) through the pipeline, in batches.
 
 Messages are committed ``batch_size`` at a time: one commit per message would make SQLite sync the
-disk for each. A message that the pipeline cannot even store (a database error) must not take its
-batch down with it, so a batch that fails is rolled back and replayed one message per transaction:
-the failing message is reported, the others are kept. Re-running an import is safe: every message
-already stored is a duplicate and changes nothing.
+disk for each. A batch is stored with ``Pipeline.ingest_many`` (a few statements for all of it);
+when that raises, it is stored again with ``Pipeline.ingest`` on each message, which quarantines a
+message whose processing fails. A message that the pipeline cannot even store (a database error)
+must not take its batch down with it, so a batch that still fails is rolled back and replayed one
+message per transaction: the failing message is reported, the others are kept. Re-running an
+import is safe: every message already stored is a duplicate and changes nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from ingest.pipeline import IngestResult, Pipeline
+from ingest.pipeline import Incoming, IngestResult, Pipeline
 from ingest.sources import SourceMessage, iter_messages
 
 __all__ = ["ImportSummary", "import_messages", "import_paths", "source_ref"]
@@ -131,6 +133,11 @@ def _ingest_batch(sessions: sessionmaker[Session], pipeline: Pipeline, batch: li
                   source: str) -> list[Outcome]:
     if not batch:
         return []
+    try:
+        return _commit_many(sessions, pipeline, batch, source)
+    except Exception as error:
+        log.info("storing a batch of %d messages together failed (%s); storing them in turn", len(batch),
+                 _first_line(error), exc_info=True)
     if len(batch) == 1:
         return [_ingest_one(sessions, pipeline, batch[0], source)]
     try:
@@ -152,6 +159,15 @@ def _ingest_one(sessions: sessionmaker[Session], pipeline: Pipeline, message: So
 def _first_line(error: BaseException) -> str:
     # SQLAlchemy's messages go on with the SQL and its parameters: the first line says what failed.
     return (str(error).strip().splitlines() or [""])[0]
+
+
+def _commit_many(sessions: sessionmaker[Session], pipeline: Pipeline, batch: list[SourceMessage],
+                 source: str) -> list[Outcome]:
+    """``Pipeline.ingest_many`` on ``batch`` in one transaction, committed; raises when it cannot."""
+    with sessions() as session, session.begin():
+        results = pipeline.ingest_many(session, [Incoming(message.raw, source, source_ref(message))
+                                                 for message in batch])
+    return [(message, result, None) for message, result in zip(batch, results, strict=True)]
 
 
 def _commit(sessions: sessionmaker[Session], pipeline: Pipeline, batch: list[SourceMessage],

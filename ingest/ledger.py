@@ -9,19 +9,23 @@ brackets (``attribution.normalize_message_id`` and ``storage.normalize_message_i
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 import attribution
 from storage import LedgerEntry, normalize_message_id, recipient_domain
 
-__all__ = ["SessionLedger"]
+__all__ = ["PrefetchedLedger", "SessionLedger"]
 
 # storage.ledger_entry's query, built once and read as plain rows: the pipeline asks it for nearly
 # every message, and building an ORM select each time cost more than the lookup itself.
-_BY_MESSAGE_ID = (select(LedgerEntry.account, LedgerEntry.script, LedgerEntry.customer, LedgerEntry.client,
-                         LedgerEntry.sender)
-                  .where(LedgerEntry.message_id == bindparam("message_id")))
+_COLUMNS = (LedgerEntry.account, LedgerEntry.script, LedgerEntry.customer, LedgerEntry.client,
+            LedgerEntry.sender)
+_BY_MESSAGE_ID = select(*_COLUMNS).where(LedgerEntry.message_id == bindparam("message_id"))
+_BY_MESSAGE_IDS = (select(LedgerEntry.message_id, *_COLUMNS)
+                   .where(LedgerEntry.message_id.in_(bindparam("message_ids", expanding=True))))
 
 
 class SessionLedger:
@@ -36,9 +40,33 @@ class SessionLedger:
         if not key:
             return None
         row = self._session.connection().execute(_BY_MESSAGE_ID, {"message_id": key}).first()
-        if row is None:
-            return None
-        account, script, customer, client, sender = row
-        # The ledger keeps the envelope sender; attribution wants the sending domain.
-        return attribution.LedgerEntry(account=account or "", script=script or "", customer=customer or "",
-                                       domain=recipient_domain(sender or ""), client=client or "")
+        return None if row is None else _entry(*row)
+
+
+class PrefetchedLedger(SessionLedger):
+    """``SessionLedger`` that reads the entries of many Message-IDs in one query first.
+
+    For a batch of messages: the Message-IDs their originals carry are looked up together; one
+    that attribution asks for and was not among them is looked up on its own, as by SessionLedger.
+    """
+
+    def __init__(self, session: Session, message_ids: Iterable[str]) -> None:
+        super().__init__(session)
+        keys = {key for key in map(normalize_message_id, message_ids) if key}
+        rows = session.connection().execute(_BY_MESSAGE_IDS, {"message_ids": sorted(keys)}) if keys else ()
+        self._entries: dict[str, attribution.LedgerEntry | None] = dict.fromkeys(keys)
+        self._entries.update({row[0]: _entry(*row[1:]) for row in rows})
+
+    def __call__(self, message_id: str, /) -> attribution.LedgerEntry | None:
+        """What our MTA recorded for ``message_id``, or None."""
+        key = normalize_message_id(message_id)
+        if key in self._entries:
+            return self._entries[key]
+        return super().__call__(message_id)
+
+
+def _entry(account: str | None, script: str | None, customer: str | None, client: str | None,
+           sender: str | None) -> attribution.LedgerEntry:
+    # The ledger keeps the envelope sender; attribution wants the sending domain.
+    return attribution.LedgerEntry(account=account or "", script=script or "", customer=customer or "",
+                                   domain=recipient_domain(sender or ""), client=client or "")

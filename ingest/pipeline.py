@@ -17,6 +17,13 @@ One call, one message, inside the caller's transaction (the caller commits):
 
 The same complaint in other bytes (same reporter, original Message-ID and recipients) is stored
 with status ``duplicate`` pointing at the first copy, and writes no event.
+
+``ingest_many`` does the same for a batch (the webhook's committer, ``app.py import``) with a few
+statements for the whole batch instead of some ten per message, and no SAVEPOINT: the rows and
+the answers are those of ``ingest`` on each message in turn. It handles the usual batch only; on
+anything else (a bug while processing a message, a row another transaction stored meanwhile) it
+raises, and the caller rolls back and uses ``ingest`` on each message, which quarantines or
+deduplicates one message at a time.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import json
 import logging
 import re
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -35,9 +42,16 @@ from sqlalchemy.orm import Session
 
 import attribution
 from ingest.classify import Classification, Kind, classify
-from ingest.events import clean, event_rows, insert_events, recipient_redactor, reporter_of
-from ingest.identities import link_identities
-from ingest.ledger import SessionLedger
+from ingest.events import (
+    clean,
+    event_rows,
+    insert_batch_events,
+    insert_events,
+    recipient_redactor,
+    reporter_of,
+)
+from ingest.identities import identity_links, link_identities
+from ingest.ledger import PrefetchedLedger, SessionLedger
 from rfc822 import first_address, header_fields
 from storage import (
     Event,
@@ -47,8 +61,14 @@ from storage import (
     StoredMessage,
     claim_dedup_key,
     complaint_dedup_key,
+    dedup_key_holders,
     forget_identities,
+    insert_event_identities,
+    insert_messages,
+    preload_identities,
+    sha256_hex,
     store_message,
+    stored_messages,
     utcnow,
     write_message_outcome,
 )
@@ -56,7 +76,7 @@ from storage import (
 if TYPE_CHECKING:
     from config import Settings
 
-__all__ = ["IngestResult", "Pipeline", "envelope_recipient"]
+__all__ = ["Incoming", "IngestResult", "Pipeline", "envelope_recipient"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +110,15 @@ class IngestResult:
     stored_id: int | None = None
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """A message handed to ``Pipeline.ingest_many``: its bytes and where it came from."""
+
+    raw: bytes
+    source: str
+    source_ref: str | None = None
+
+
 @dataclass
 class _Progress:
     kind: str  # what the message was found to be, for the quarantine record of a bug
@@ -103,6 +132,21 @@ class _Outcome:
     error: str | None = None
     duplicate_of: int | None = None
     summary: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What processing found in one message before writing anything: the pure part of ``_process``."""
+
+    result: Classification
+    problem: str | None  # why it must be quarantined, or None
+    found: attribution.AttributionResult | None
+    redact: Callable[[str], str] | None  # hides the complainants' addresses (hash_recipients)
+    summary: dict[str, Any]
+
+
+# An outcome decided by ``ingest_many``, and the complaint key its row holds (or None).
+_Decided = tuple[_Outcome, str | None]
 
 
 class Pipeline:
@@ -159,6 +203,121 @@ class Pipeline:
         stored = StoredMessage(message.id, message.received_at, message.kind, True)
         return self._run(session, stored, message.raw)
 
+    def ingest_many(self, session: Session, messages: Sequence[Incoming]) -> list[IngestResult]:
+        """``ingest`` of each message in turn, with a few statements for all of them; the caller commits.
+
+        The same rows and results as ``ingest`` (module docstring). Raises, leaving the caller's
+        transaction to be rolled back, on what it does not handle: an exception while processing
+        a message (``ingest`` would quarantine that one with its traceback) and a message or
+        complaint key another transaction stored since this one looked (IntegrityError).
+        """
+        now = utcnow()
+        digests = [sha256_hex(message.raw) for message in messages]
+        before = stored_messages(session, set(digests))
+        first: dict[str, int] = {}  # SHA-256 -> the position of its first copy in this batch
+        for position, digest in enumerate(digests):
+            if digest not in before:
+                first.setdefault(digest, position)
+        new = sorted(first.values())
+        cut = {position: self._cut(messages[position].raw) for position in new}
+        classified = {position: self.classifier(cut[position][0]) for position in new}
+        ledger = PrefetchedLedger(session, [result.original.message_id for result in classified.values()
+                                            if result.original is not None])
+        prepared = {position: self._prepare(*cut[position], classified[position], ledger) for position in new}
+        outcomes = self._decide(session, new, prepared)
+        rows = [_message_row(messages[at], digests[at], *outcomes[at], now) for at in new]
+        ids = dict(zip(new, insert_messages(session, rows), strict=True))
+        pointed = self._point_duplicates(session, new, outcomes, ids, now)
+        self._write_events(session, new, prepared, outcomes, ids, now)
+        results: list[IngestResult] = []
+        for position, digest in enumerate(digests):
+            if digest in before:
+                earlier = before[digest]
+                results.append(IngestResult(earlier.duplicate_of or earlier.id, False,
+                                            MessageStatus.DUPLICATE.value, earlier.kind))
+                continue
+            origin = first[digest]
+            outcome = outcomes[origin][0]
+            target = pointed.get(origin, outcome.duplicate_of)
+            if origin != position:  # the same bytes again in this batch: the first copy's row
+                results.append(IngestResult(target or ids[origin], False, MessageStatus.DUPLICATE.value,
+                                            outcome.kind))
+            elif target is not None:
+                results.append(IngestResult(target, False, outcome.status.value, outcome.kind,
+                                            stored_id=ids[origin]))
+            else:
+                results.append(IngestResult(ids[origin], True, outcome.status.value, outcome.kind,
+                                            outcome.events, outcome.error))
+        return results
+
+    def _decide(self, session: Session, new: list[int],
+                prepared: dict[int, _Prepared]) -> dict[int, _Decided]:
+        """Each new message's outcome and the complaint key its row holds, in batch order.
+
+        A complaint whose key an earlier message of the batch claimed is a duplicate of that one:
+        its ``duplicate_of`` is that message's position, negated (-1 - position), until it has an id.
+        """
+        keys = {position: self._complaint_key(prepared[position].result) for position in new
+                if prepared[position].problem is None and prepared[position].result.kind is Kind.COMPLAINT}
+        holders = dedup_key_holders(session, {key for key in keys.values() if key is not None})
+        claimed: dict[str, int] = {}
+        decided: dict[int, _Decided] = {}
+        for position in new:
+            ready = prepared[position]
+            kind, summary = ready.result.kind.value, ready.summary
+            key = keys.get(position)
+            if ready.problem is not None:
+                decided[position] = (_Outcome(MessageStatus.QUARANTINED, kind, error=clean(ready.problem),
+                                              summary=summary), None)
+            elif ready.result.kind not in (Kind.BOUNCE, Kind.COMPLAINT):
+                decided[position] = (_Outcome(MessageStatus.IGNORED, kind, summary=summary), None)
+            elif key is not None and key in holders:
+                decided[position] = (_Outcome(MessageStatus.DUPLICATE, kind, duplicate_of=holders[key],
+                                              summary=summary), None)
+            elif key is not None and key in claimed:
+                decided[position] = (_Outcome(MessageStatus.DUPLICATE, kind, duplicate_of=-1 - claimed[key],
+                                              summary=summary), None)
+            else:
+                if key is not None:
+                    claimed[key] = position
+                events = len(ready.result.records)  # one per record (ingest.events.event_rows)
+                decided[position] = (_Outcome(MessageStatus.PARSED, kind, events=events, summary=summary),
+                                     key)
+        return decided
+
+    @staticmethod
+    def _point_duplicates(session: Session, new: list[int], outcomes: dict[int, _Decided],
+                          ids: dict[int, int], now: datetime) -> dict[int, int]:
+        """Point the batch's complaints that repeat an earlier one of the batch at its row, now it has one."""
+        pointed: dict[int, int] = {}
+        for position in new:
+            outcome = outcomes[position][0]
+            if outcome.duplicate_of is not None and outcome.duplicate_of < 0:
+                pointed[position] = ids[-1 - outcome.duplicate_of]
+                write_message_outcome(session, ids[position], {
+                    "status": outcome.status.value, "kind": outcome.kind, "error": outcome.error,
+                    "duplicate_of_id": pointed[position], "summary": outcome.summary, "processed_at": now})
+        return pointed
+
+    def _write_events(self, session: Session, new: list[int], prepared: dict[int, _Prepared],
+                      outcomes: dict[int, _Decided], ids: dict[int, int], now: datetime) -> None:
+        """The events of every parsed message in one insert, then their identity links in another."""
+        parsed = [position for position in new if outcomes[position][0].status is MessageStatus.PARSED]
+        rows = {position: event_rows(ids[position], prepared[position].result, now, self.recipient_salt)
+                for position in parsed}
+        event_ids = iter(insert_batch_events(session, [row for position in parsed for row in rows[position]]))
+        preload_identities(session, [(kind.value, clean(best.value).strip()) for position in parsed
+                                     if (found := prepared[position].found) is not None and rows[position]
+                                     for kind in attribution.IdentityKind if (best := found.best(kind))])
+        links: list[dict[str, Any]] = []
+        for position in parsed:
+            mine = [next(event_ids) for _ in rows[position]]
+            found = prepared[position].found
+            if found is not None and mine:
+                seen_at = min(row["occurred_at"] for row in rows[position])
+                links += identity_links(session, mine, found, seen_at, prepared[position].redact or str)
+        insert_event_identities(session, links)
+
     def _run(self, session: Session, stored: StoredMessage, raw: bytes) -> IngestResult:
         progress = _Progress(stored.kind)
         session.flush()  # the caller's pending changes are not ours to roll back
@@ -184,32 +343,45 @@ class Pipeline:
                             outcome.error)
 
     def _process(self, session: Session, stored: StoredMessage, raw: bytes, progress: _Progress) -> _Outcome:
-        notes: list[str] = []
-        if self.max_message_bytes is not None and len(raw) > self.max_message_bytes:
-            notes.append(f"the message has {len(raw)} bytes; only the first {self.max_message_bytes} were "
-                         f"parsed (raise [parse].max_message_bytes to parse more)")
-            raw = raw[:self.max_message_bytes]
+        raw, notes = self._cut(raw)
         result = self.classifier(raw)
-        kind = progress.kind = result.kind.value
-        problem = self._problem(raw, result)
-        found = self._attribute(session, raw, result) if problem is None else None
-        hide = self.recipient_salt is not None and result.kind is Kind.COMPLAINT
-        redact = recipient_redactor(result, self.recipient_salt) if hide and self.recipient_salt else None
-        summary = _summary(result, found, [*notes, *result.errors], redact)
-        if problem is not None:
-            return _Outcome(MessageStatus.QUARANTINED, kind, error=clean(problem), summary=summary)
+        progress.kind = result.kind.value
+        prepared = self._prepare(raw, notes, result, SessionLedger(session))
+        kind = result.kind.value
+        if prepared.problem is not None:
+            return _Outcome(MessageStatus.QUARANTINED, kind, error=clean(prepared.problem),
+                            summary=prepared.summary)
         if result.kind not in (Kind.BOUNCE, Kind.COMPLAINT):
-            return _Outcome(MessageStatus.IGNORED, kind, summary=summary)
+            return _Outcome(MessageStatus.IGNORED, kind, summary=prepared.summary)
         if result.kind is Kind.COMPLAINT:
             holder = self._claim_complaint(session, stored.id, result)
             if holder is not None:
-                return _Outcome(MessageStatus.DUPLICATE, kind, duplicate_of=holder, summary=summary)
+                return _Outcome(MessageStatus.DUPLICATE, kind, duplicate_of=holder, summary=prepared.summary)
         rows = event_rows(stored.id, result, stored.received_at, self.recipient_salt)
         # Inside the savepoint: a row the database refuses is a bug of this message, not of the batch.
         event_ids = insert_events(session, rows)
-        if found is not None and rows:
-            link_identities(session, event_ids, found, min(row["occurred_at"] for row in rows), redact or str)
-        return _Outcome(MessageStatus.PARSED, kind, events=len(rows), summary=summary)
+        if prepared.found is not None and rows:
+            link_identities(session, event_ids, prepared.found, min(row["occurred_at"] for row in rows),
+                            prepared.redact or str)
+        return _Outcome(MessageStatus.PARSED, kind, events=len(rows), summary=prepared.summary)
+
+    def _cut(self, raw: bytes) -> tuple[bytes, list[str]]:
+        """The part of ``raw`` that is parsed ([parse].max_message_bytes), and a note when it was cut."""
+        if self.max_message_bytes is None or len(raw) <= self.max_message_bytes:
+            return raw, []
+        return raw[:self.max_message_bytes], [
+            f"the message has {len(raw)} bytes; only the first {self.max_message_bytes} were "
+            f"parsed (raise [parse].max_message_bytes to parse more)"]
+
+    def _prepare(self, raw: bytes, notes: list[str], result: Classification,
+                 ledger: attribution.Ledger) -> _Prepared:
+        """Attribute the classified message and make its summary; no row is written."""
+        problem = self._problem(raw, result)
+        found = self._attribute(ledger, raw, result) if problem is None else None
+        hide = self.recipient_salt is not None and result.kind is Kind.COMPLAINT
+        redact = recipient_redactor(result, self.recipient_salt) if hide and self.recipient_salt else None
+        summary = _summary(result, found, [*notes, *result.errors], redact)
+        return _Prepared(result, problem, found, redact, summary)
 
     @staticmethod
     def _problem(raw: bytes, result: Classification) -> str | None:
@@ -225,7 +397,7 @@ class Pipeline:
             return "recognised as a bounce, but no failed recipient was found in it"
         return None
 
-    def _attribute(self, session: Session, raw: bytes,
+    def _attribute(self, ledger: attribution.Ledger, raw: bytes,
                    result: Classification) -> attribution.AttributionResult | None:
         if result.kind not in (Kind.BOUNCE, Kind.COMPLAINT):
             return None
@@ -234,13 +406,17 @@ class Pipeline:
                                             source_ip=result.feedback.source_ip)
         else:
             envelope = attribution.Envelope(bounce_rcpt=envelope_recipient(raw))
-        return attribution.attribute(result.original, envelope, self.rules, SessionLedger(session))
+        return attribution.attribute(result.original, envelope, self.rules, ledger)
+
+    def _complaint_key(self, result: Classification) -> str | None:
+        """The complaint's dedup key (same reporter, original Message-ID and recipients), or None."""
+        original_id = result.original.message_id if result.original is not None else ""
+        recipients = ",".join(sorted({r.recipient.strip().lower() for r in result.records if r.recipient}))
+        return complaint_dedup_key(reporter_of(result), original_id, recipients, self.recipient_salt)
 
     def _claim_complaint(self, session: Session, message_id: int, result: Classification) -> int | None:
         """Give the message its complaint key; the first copy's id when another message holds it."""
-        original_id = result.original.message_id if result.original is not None else ""
-        recipients = ",".join(sorted({r.recipient.strip().lower() for r in result.records if r.recipient}))
-        key = complaint_dedup_key(reporter_of(result), original_id, recipients, self.recipient_salt)
+        key = self._complaint_key(result)
         if key is None:
             return None
         message = session.get(RawMessage, message_id)
@@ -250,6 +426,18 @@ class Pipeline:
         if holder is None:
             return None
         return holder.duplicate_of_id or holder.id
+
+
+def _message_row(message: Incoming, digest: str, outcome: _Outcome, key: str | None,
+                 now: datetime) -> dict[str, Any]:
+    """The whole ``raw_messages`` row of a new message of ``ingest_many``: stored and processed at once."""
+    return {"sha256": digest, "source": clean(message.source, 255),
+            "source_ref": None if message.source_ref is None else clean(message.source_ref),
+            "received_at": now, "size": len(message.raw), "compressed": RawMessage.compress(message.raw),
+            "kind": outcome.kind, "status": outcome.status.value, "error": outcome.error, "dedup_key": key,
+            # A duplicate of an earlier complaint of the batch is pointed at it once it has an id.
+            "duplicate_of_id": outcome.duplicate_of if (outcome.duplicate_of or 0) > 0 else None,
+            "summary": outcome.summary, "processed_at": now}
 
 
 def _forget_rolled_back(session: Session) -> None:

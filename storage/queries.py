@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 import sqlalchemy.event
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -51,6 +51,7 @@ __all__ = [
     "add_ledger_entry",
     "claim_dedup_key",
     "complaint_dedup_key",
+    "dedup_key_holders",
     "find_by_dedup_key",
     "find_raw_message",
     "forget_identities",
@@ -58,12 +59,15 @@ __all__ = [
     "identity_id",
     "imap_state",
     "insert_event_identities",
+    "insert_messages",
     "ledger_entry",
     "live_token_hashes",
     "normalize_message_id",
+    "preload_identities",
     "sha256_hex",
     "store_message",
     "store_raw_message",
+    "stored_messages",
     "write_identity_times",
     "write_message_outcome",
 ]
@@ -99,6 +103,15 @@ _SEEN_EARLIER = (update(_IDENTITIES)
                  .where(_IDENTITIES.c.id == bindparam("identity"),
                         _IDENTITIES.c.first_seen > bindparam("seen"))
                  .values(first_seen=bindparam("seen")))
+_MESSAGES_BY_SHA256 = (select(_MESSAGES.c.sha256, _MESSAGES.c.id, _MESSAGES.c.received_at, _MESSAGES.c.kind,
+                              _MESSAGES.c.duplicate_of_id)
+                       .where(_MESSAGES.c.sha256.in_(bindparam("digests", expanding=True))))
+_HOLDERS_BY_KEY = (select(_MESSAGES.c.dedup_key, _MESSAGES.c.id, _MESSAGES.c.duplicate_of_id)
+                   .where(_MESSAGES.c.dedup_key.in_(bindparam("keys", expanding=True))))
+# Every column of a new raw message row but the id: the batch insert's rows all have them all. The
+# SHA-256 comes back with the id: RETURNING's row order is not the VALUES order on SQLite, and
+# asking SQLAlchemy to sort them makes it insert one row per statement there.
+_INSERT_MESSAGES = _MESSAGES.insert().returning(_MESSAGES.c.id, _MESSAGES.c.sha256)
 # Where the identities met in a session's transaction are kept (Session.info).
 _SEEN_KEY = "ricochet.storage.identities"
 _LISTENING_KEY = "ricochet.storage.identities.listening"
@@ -192,6 +205,38 @@ def store_message(session: Session, raw: bytes, source: str, *, source_ref: str 
     # The same bytes were stored before, or by another writer a moment ago: theirs is the one.
     found = connection.execute(_MESSAGE_BY_SHA256, {"sha256": digest}).one()
     return StoredMessage(found.id, found.received_at, found.kind, False, found.duplicate_of_id)
+
+
+def stored_messages(session: Session, digests: Collection[str]) -> dict[str, StoredMessage]:
+    """The stored messages among the SHA-256s ``digests`` (one query), by SHA-256; ``created`` False."""
+    if not digests:
+        return {}
+    rows = session.connection().execute(_MESSAGES_BY_SHA256, {"digests": sorted(digests)})
+    return {row.sha256: StoredMessage(row.id, row.received_at, row.kind, False, row.duplicate_of_id)
+            for row in rows}
+
+
+def insert_messages(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert whole ``raw_messages`` rows (every column but the id, in each) at once; their ids, in order.
+
+    No ON CONFLICT: a row whose bytes or complaint key another transaction stored first makes the
+    statement fail (IntegrityError), and the caller stores its messages one by one instead.
+    """
+    if not rows:
+        return []
+    ids = {digest: id_ for id_, digest in session.connection().execute(_INSERT_MESSAGES, rows)}
+    return [ids[row["sha256"]] for row in rows]
+
+
+def dedup_key_holders(session: Session, keys: Collection[str]) -> dict[str, int]:
+    """For the complaint keys ``keys`` already held: the id each duplicate must point at (one query).
+
+    That is the holder's own ``duplicate_of_id`` when it has one, as ``claim_dedup_key``'s callers use.
+    """
+    if not keys:
+        return {}
+    rows = session.connection().execute(_HOLDERS_BY_KEY, {"keys": sorted(keys)})
+    return {row.dedup_key: row.duplicate_of_id or row.id for row in rows}
 
 
 def store_raw_message(
@@ -328,6 +373,24 @@ def write_identity_times(session: Session) -> None:
         if entry.low < entry.first_seen:
             connection.execute(_SEEN_EARLIER, {"identity": entry.id, "seen": entry.low})
             entry.first_seen = entry.low
+
+
+def preload_identities(session: Session, keys: Collection[tuple[IdentityKind | str, str]]) -> None:
+    """Read the identities ``keys`` (kind, value) that exist, in one query, for ``identity_id`` to find.
+
+    For a batch: ``identity_id`` then reads only the identities met for the first time.
+    """
+    seen = _seen_identities(session)
+    wanted = {(IdentityKind(kind).value, value[:IDENTITY_VALUE_MAX]) for kind, value in keys} - seen.keys()
+    if not wanted:
+        return
+    columns = _IDENTITIES.c
+    rows = session.connection().execute(
+        select(columns.kind, columns.value, columns.id, columns.first_seen, columns.last_seen)
+        .where(tuple_(columns.kind, columns.value).in_(sorted(wanted))))
+    for kind, value, id_, first_seen, last_seen in rows:
+        # The times met so far are the stored ones: only a later event time widens them.
+        seen[(kind, value)] = _Seen(id_, first_seen, last_seen, first_seen, last_seen)
 
 
 def forget_identities(session: Session) -> None:

@@ -114,7 +114,15 @@ def test_a_database_error_fails_one_message_and_keeps_the_batch(clean_engine: En
             raise RuntimeError("the database refused this message")
         return real(session, raw, **kwargs)
 
+    real_many = pipeline.ingest_many
+
+    def ingest_many(session, messages):  # the batch's one INSERT holds the refused message too
+        if any(message.raw == poison for message in messages):
+            raise RuntimeError("the database refused this message")
+        return real_many(session, messages)
+
     monkeypatch.setattr(pipeline, "ingest", ingest)
+    monkeypatch.setattr(pipeline, "ingest_many", ingest_many)
     messages = [SourceMessage(name, (BSD / name).read_bytes()) for name in ALL]
     summary = import_messages(sessions, pipeline, messages, batch_size=10)
     assert summary.failed == ["lhost-postfix-02.eml: RuntimeError: the database refused this message"]
