@@ -31,6 +31,11 @@ def serving(app: Flask, threads: int = 8) -> Iterator[int]:
     finally:
         # Close every channel from the server's own loop (asyncore is not thread-safe): with its
         # map empty the loop ends; then the worker threads are let go.
-        loop.trigger.pull_trigger(lambda: wasyncore.close_all(loop._map))
+        try:
+            loop.trigger.pull_trigger(lambda: wasyncore.close_all(loop._map))
+        except OSError:
+            # The loop had closed its trigger already (EBADF, seen once in CI): close its channels
+            # from here; the loop then finds its map empty at its next poll (1 s at most) and ends.
+            wasyncore.close_all(loop._map)
         thread.join(timeout=10)
         server.task_dispatcher.shutdown()
