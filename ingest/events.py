@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from ingest.classify import Classification
@@ -34,6 +34,8 @@ __all__ = ["clean", "event_rows", "event_time", "insert_batch_events", "insert_e
 _CLOCK_SKEW = timedelta(days=366)
 _EVENTS = cast(Table, Event.__table__)
 _INSERT_EVENT = _EVENTS.insert().returning(_EVENTS.c.id)
+_EVENT_IDS = (select(_EVENTS.c.id, _EVENTS.c.message_id)
+              .where(_EVENTS.c.message_id.in_(bindparam("messages", expanding=True))).order_by(_EVENTS.c.id))
 # Every column of an event row; those of the other kind stay NULL (single-table inheritance).
 _EMPTY_ROW: dict[str, Any] = {column.name: None for column in _EVENTS.columns if column.name != "id"}
 
@@ -136,9 +138,7 @@ def insert_batch_events(session: Session, rows: list[dict[str, Any]]) -> list[in
     connection.execute(_EVENTS.insert(), rows)
     messages = sorted({row["message_id"] for row in rows})
     ids: dict[int, list[int]] = {message: [] for message in messages}
-    for event_id, message_id in connection.execute(
-            select(_EVENTS.c.id, _EVENTS.c.message_id).where(_EVENTS.c.message_id.in_(messages))
-            .order_by(_EVENTS.c.id)):
+    for event_id, message_id in connection.execute(_EVENT_IDS, {"messages": messages}):
         ids[message_id].append(event_id)
     taken = {message: iter(found) for message, found in ids.items()}
     return [next(taken[row["message_id"]]) for row in rows]

@@ -112,6 +112,12 @@ _HOLDERS_BY_KEY = (select(_MESSAGES.c.dedup_key, _MESSAGES.c.id, _MESSAGES.c.dup
 # SHA-256 comes back with the id: RETURNING's row order is not the VALUES order on SQLite, and
 # asking SQLAlchemy to sort them makes it insert one row per statement there.
 _INSERT_MESSAGES = _MESSAGES.insert().returning(_MESSAGES.c.id, _MESSAGES.c.sha256)
+_IDENTITIES_BY_KEYS = (select(_IDENTITIES.c.kind, _IDENTITIES.c.value, _IDENTITIES.c.id,
+                              _IDENTITIES.c.first_seen, _IDENTITIES.c.last_seen)
+                       .where(tuple_(_IDENTITIES.c.kind, _IDENTITIES.c.value)
+                              .in_(bindparam("keys", expanding=True))))
+_TOKENS_BY_HASH = (select(ApiToken.token_sha256, ApiToken.revoked_at)
+                   .where(ApiToken.token_sha256.in_(bindparam("hashes", expanding=True))))
 # Where the identities met in a session's transaction are kept (Session.info).
 _SEEN_KEY = "ricochet.storage.identities"
 _LISTENING_KEY = "ricochet.storage.identities.listening"
@@ -384,10 +390,7 @@ def preload_identities(session: Session, keys: Collection[tuple[IdentityKind | s
     wanted = {(IdentityKind(kind).value, value[:IDENTITY_VALUE_MAX]) for kind, value in keys} - seen.keys()
     if not wanted:
         return
-    columns = _IDENTITIES.c
-    rows = session.connection().execute(
-        select(columns.kind, columns.value, columns.id, columns.first_seen, columns.last_seen)
-        .where(tuple_(columns.kind, columns.value).in_(sorted(wanted))))
+    rows = session.connection().execute(_IDENTITIES_BY_KEYS, {"keys": sorted(wanted)})
     for kind, value, id_, first_seen, last_seen in rows:
         # The times met so far are the stored ones: only a later event time widens them.
         seen[(kind, value)] = _Seen(id_, first_seen, last_seen, first_seen, last_seen)
@@ -427,8 +430,7 @@ def live_token_hashes(session: Session, hashes: Collection[str], now: datetime |
     if not hashes:
         return set()
     moment = now or utcnow()
-    rows = session.execute(select(ApiToken.token_sha256, ApiToken.revoked_at)
-                           .where(ApiToken.token_sha256.in_(sorted(hashes))))
+    rows = session.connection().execute(_TOKENS_BY_HASH, {"hashes": sorted(hashes)})
     return {digest for digest, revoked in rows if revoked is None or revoked > moment}
 
 
