@@ -349,6 +349,7 @@ def _read_or_create_identity(connection: Connection, key: tuple[str, str], seen_
 
 def _seen_identities(session: Session) -> dict[tuple[str, str], _Seen]:
     """The identities met in the session's current transaction; a new transaction starts afresh."""
+    session.connection()  # begins the transaction if none has begun: the cache belongs to it
     transaction = session.get_transaction()
     cached = session.info.get(_SEEN_KEY)
     if cached is None or cached[0] is not transaction:

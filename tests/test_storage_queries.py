@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import pytest
+import sqlalchemy.event
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -20,9 +21,11 @@ from storage.queries import (
     find_by_dedup_key,
     find_raw_message,
     get_or_create_identity,
+    identity_id,
     imap_state,
     ledger_entry,
     normalize_message_id,
+    preload_identities,
     store_raw_message,
 )
 from storage.recipients import hash_recipient, recipient_domain
@@ -104,6 +107,33 @@ def test_identity_times_grow_both_ways(db_engine: Engine, db_session: Session) -
     with session_factory(db_engine)() as other:
         stored = other.get_one(Identity, identity.id)
         assert (stored.first_seen, stored.last_seen) == (WHEN - timedelta(days=1), WHEN + timedelta(days=1))
+
+
+def test_preloaded_identities_keep_their_times_unless_an_event_widens_them(db_engine: Engine,
+                                                                          db_session: Session) -> None:
+    widened = get_or_create_identity(db_session, "account", "alice", WHEN)
+    kept = get_or_create_identity(db_session, "account", "bob", WHEN)
+    db_session.commit()
+    preload_identities(db_session, [("account", "alice"), ("account", "bob"), ("script", "never stored")])
+    statements: list[str] = []
+
+    def record(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    sqlalchemy.event.listen(db_engine, "before_cursor_execute", record)
+    try:
+        assert identity_id(db_session, "account", "alice", WHEN + timedelta(hours=2)) == widened.id
+        assert identity_id(db_session, "account", "alice", WHEN - timedelta(hours=1)) == widened.id
+        assert identity_id(db_session, "account", "bob", WHEN) == kept.id
+    finally:
+        sqlalchemy.event.remove(db_engine, "before_cursor_execute", record)
+    assert statements == []  # found in what was preloaded: no read
+    db_session.commit()
+    with session_factory(db_engine)() as other:
+        alice, bob = other.get_one(Identity, widened.id), other.get_one(Identity, kept.id)
+        assert (alice.first_seen, alice.last_seen) == (WHEN - timedelta(hours=1), WHEN + timedelta(hours=2))
+        assert (bob.first_seen, bob.last_seen) == (WHEN, WHEN)
+        assert other.scalar(select(func.count()).select_from(Identity)) == 2
 
 
 def test_identity_kind_is_checked(db_session: Session) -> None:
