@@ -33,7 +33,7 @@ import logging
 import re
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -145,8 +145,12 @@ class _Prepared:
     summary: dict[str, Any]
 
 
-# An outcome decided by ``ingest_many``, and the complaint key its row holds (or None).
-_Decided = tuple[_Outcome, str | None]
+@dataclass
+class _Decided:
+    """What ``ingest_many`` decided for a new message, and the complaint key its row holds (or None)."""
+
+    outcome: _Outcome
+    key: str | None = None
 
 
 class Pipeline:
@@ -224,10 +228,15 @@ class Pipeline:
         ledger = PrefetchedLedger(session, [result.original.message_id for result in classified.values()
                                             if result.original is not None])
         prepared = {position: self._prepare(*cut[position], classified[position], ledger) for position in new}
-        outcomes = self._decide(session, new, prepared)
-        rows = [_message_row(messages[at], digests[at], *outcomes[at], now) for at in new]
+        outcomes, repeats = self._decide(session, new, prepared)
+        rows = [_message_row(messages[at], digests[at], outcomes[at], now) for at in new]
         ids = dict(zip(new, insert_messages(session, rows), strict=True))
-        pointed = self._point_duplicates(session, new, outcomes, ids, now)
+        for position, claimant in repeats.items():  # now that the earlier complaint has a row
+            outcome = replace(outcomes[position].outcome, duplicate_of=ids[claimant])
+            outcomes[position].outcome = outcome
+            write_message_outcome(session, ids[position], {
+                "status": outcome.status.value, "kind": outcome.kind, "error": outcome.error,
+                "duplicate_of_id": outcome.duplicate_of, "summary": outcome.summary, "processed_at": now})
         self._write_events(session, new, prepared, outcomes, ids, now)
         results: list[IngestResult] = []
         for position, digest in enumerate(digests):
@@ -237,8 +246,8 @@ class Pipeline:
                                             MessageStatus.DUPLICATE.value, earlier.kind))
                 continue
             origin = first[digest]
-            outcome = outcomes[origin][0]
-            target = pointed.get(origin, outcome.duplicate_of)
+            outcome = outcomes[origin].outcome
+            target = outcome.duplicate_of
             if origin != position:  # the same bytes again in this batch: the first copy's row
                 results.append(IngestResult(target or ids[origin], False, MessageStatus.DUPLICATE.value,
                                             outcome.kind))
@@ -251,58 +260,44 @@ class Pipeline:
         return results
 
     def _decide(self, session: Session, new: list[int],
-                prepared: dict[int, _Prepared]) -> dict[int, _Decided]:
-        """Each new message's outcome and the complaint key its row holds, in batch order.
+                prepared: dict[int, _Prepared]) -> tuple[dict[int, _Decided], dict[int, int]]:
+        """What is decided for each new message, in batch order; and the repeated complaints.
 
         A complaint whose key an earlier message of the batch claimed is a duplicate of that one:
-        its ``duplicate_of`` is that message's position, negated (-1 - position), until it has an id.
+        the repeats map its position to the earlier one's, whose row has no id yet.
         """
         keys = {position: self._complaint_key(prepared[position].result) for position in new
                 if prepared[position].problem is None and prepared[position].result.kind is Kind.COMPLAINT}
         holders = dedup_key_holders(session, {key for key in keys.values() if key is not None})
         claimed: dict[str, int] = {}
+        repeats: dict[int, int] = {}
         decided: dict[int, _Decided] = {}
         for position in new:
             ready = prepared[position]
-            kind, summary = ready.result.kind.value, ready.summary
-            key = keys.get(position)
+            kind, summary, key = ready.result.kind.value, ready.summary, keys.get(position)
             if ready.problem is not None:
-                decided[position] = (_Outcome(MessageStatus.QUARANTINED, kind, error=clean(ready.problem),
-                                              summary=summary), None)
+                error = clean(ready.problem)
+                outcome = _Outcome(MessageStatus.QUARANTINED, kind, error=error, summary=summary)
             elif ready.result.kind not in (Kind.BOUNCE, Kind.COMPLAINT):
-                decided[position] = (_Outcome(MessageStatus.IGNORED, kind, summary=summary), None)
+                outcome = _Outcome(MessageStatus.IGNORED, kind, summary=summary)
             elif key is not None and key in holders:
-                decided[position] = (_Outcome(MessageStatus.DUPLICATE, kind, duplicate_of=holders[key],
-                                              summary=summary), None)
+                outcome = _Outcome(MessageStatus.DUPLICATE, kind, duplicate_of=holders[key], summary=summary)
             elif key is not None and key in claimed:
-                decided[position] = (_Outcome(MessageStatus.DUPLICATE, kind, duplicate_of=-1 - claimed[key],
-                                              summary=summary), None)
+                repeats[position] = claimed[key]
+                outcome = _Outcome(MessageStatus.DUPLICATE, kind, summary=summary)
             else:
                 if key is not None:
                     claimed[key] = position
                 events = len(ready.result.records)  # one per record (ingest.events.event_rows)
-                decided[position] = (_Outcome(MessageStatus.PARSED, kind, events=events, summary=summary),
-                                     key)
-        return decided
-
-    @staticmethod
-    def _point_duplicates(session: Session, new: list[int], outcomes: dict[int, _Decided],
-                          ids: dict[int, int], now: datetime) -> dict[int, int]:
-        """Point the batch's complaints that repeat an earlier one of the batch at its row, now it has one."""
-        pointed: dict[int, int] = {}
-        for position in new:
-            outcome = outcomes[position][0]
-            if outcome.duplicate_of is not None and outcome.duplicate_of < 0:
-                pointed[position] = ids[-1 - outcome.duplicate_of]
-                write_message_outcome(session, ids[position], {
-                    "status": outcome.status.value, "kind": outcome.kind, "error": outcome.error,
-                    "duplicate_of_id": pointed[position], "summary": outcome.summary, "processed_at": now})
-        return pointed
+                outcome = _Outcome(MessageStatus.PARSED, kind, events=events, summary=summary)
+            # Only the message that claims a complaint key holds it.
+            decided[position] = _Decided(outcome, key if outcome.status is MessageStatus.PARSED else None)
+        return decided, repeats
 
     def _write_events(self, session: Session, new: list[int], prepared: dict[int, _Prepared],
                       outcomes: dict[int, _Decided], ids: dict[int, int], now: datetime) -> None:
         """The events of every parsed message in one insert, then their identity links in another."""
-        parsed = [position for position in new if outcomes[position][0].status is MessageStatus.PARSED]
+        parsed = [position for position in new if outcomes[position].outcome.status is MessageStatus.PARSED]
         rows = {position: event_rows(ids[position], prepared[position].result, now, self.recipient_salt)
                 for position in parsed}
         event_ids = iter(insert_batch_events(session, [row for position in parsed for row in rows[position]]))
@@ -428,16 +423,15 @@ class Pipeline:
         return holder.duplicate_of_id or holder.id
 
 
-def _message_row(message: Incoming, digest: str, outcome: _Outcome, key: str | None,
-                 now: datetime) -> dict[str, Any]:
+def _message_row(message: Incoming, digest: str, decided: _Decided, now: datetime) -> dict[str, Any]:
     """The whole ``raw_messages`` row of a new message of ``ingest_many``: stored and processed at once."""
+    outcome = decided.outcome
     return {"sha256": digest, "source": clean(message.source, 255),
             "source_ref": None if message.source_ref is None else clean(message.source_ref),
             "received_at": now, "size": len(message.raw), "compressed": RawMessage.compress(message.raw),
-            "kind": outcome.kind, "status": outcome.status.value, "error": outcome.error, "dedup_key": key,
-            # A duplicate of an earlier complaint of the batch is pointed at it once it has an id.
-            "duplicate_of_id": outcome.duplicate_of if (outcome.duplicate_of or 0) > 0 else None,
-            "summary": outcome.summary, "processed_at": now}
+            "kind": outcome.kind, "status": outcome.status.value, "error": outcome.error,
+            "dedup_key": decided.key,
+            "duplicate_of_id": outcome.duplicate_of, "summary": outcome.summary, "processed_at": now}
 
 
 def _forget_rolled_back(session: Session) -> None:
