@@ -166,11 +166,13 @@ def free_port() -> int:
         return port
 
 
-def test_serve_answers_healthz() -> None:
+def test_serve_answers_healthz(tmp_path: Path) -> None:
+    # On the defaults, in a directory of its own: they put the database and the session secret
+    # under var/ of the working directory.
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RICOCHET_")}
     env["RICOCHET_SERVER_PORT"] = str(port)
-    server = subprocess.Popen([sys.executable, str(REPO / "app.py"), "serve"], cwd=REPO, env=env,
+    server = subprocess.Popen([sys.executable, str(REPO / "app.py"), "serve"], cwd=tmp_path, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 20
@@ -185,6 +187,7 @@ def test_serve_answers_healthz() -> None:
                 time.sleep(0.1)
         assert body["status"] == "ok"
         assert body["version"]
+        assert (tmp_path / "var" / "ricochet.db").is_file()
     finally:
         server.terminate()
         server.wait(timeout=10)

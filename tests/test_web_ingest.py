@@ -18,6 +18,7 @@ from werkzeug.test import TestResponse
 
 from storage import RawMessage, hash_token, revoke_token
 from tests.webclient import (
+    SESSION_SECRET,
     Api,
     api,
     body_of,
@@ -296,7 +297,8 @@ def test_an_unreachable_database_is_503() -> None:
     from config import load_settings
     from ingest.runtime import Runtime
 
-    settings = load_settings(env={"RICOCHET_DATABASE_URL": "postgresql+psycopg://ricochet@127.0.0.1:1/ricochet"})
+    settings = load_settings(env={"RICOCHET_DATABASE_URL": "postgresql+psycopg://ricochet@127.0.0.1:1/ricochet",
+                                  "RICOCHET_WEB_SECRET_KEY": SESSION_SECRET})
     with Runtime.from_settings(settings) as runtime:
         client = create_app(settings, runtime).test_client()
         response = client.post("/v1/ingest", data=b"Subject: x\r\n\r\nx\r\n",

@@ -7,6 +7,7 @@ build on tests/db.py, so every test using them runs on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +26,15 @@ from ingest.runtime import Runtime
 from storage import ApiToken, Event, EventIdentity, RawMessage, create_token
 from tests.db import database_url, db_engine, db_session
 
-__all__ = ["CORPUS", "Api", "api", "body_of", "corpus_bytes", "counts", "database_url", "db_engine",
-           "db_session", "expected_rows", "make_api", "post_message"]
+__all__ = ["CORPUS", "SESSION_SECRET", "Api", "api", "body_of", "corpus_bytes", "counts", "database_url",
+           "db_engine", "db_session", "expected_rows", "make_api", "post_message"]
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 # Every role the tests use, one token each (the names are the roles).
 ROLES = ("ingest", "viewer", "admin", "mta")
+# The dashboard's session secret of the apps made here, unless a test names its own (a key or a
+# file): the default, the file var/web-secret.key, would be created in the working tree.
+SESSION_SECRET = secrets.token_hex(32)
 
 
 @dataclass
@@ -49,7 +53,9 @@ class Api:
 
 def make_api(url: str, session: Session, **env: str) -> Api:
     """An Api on ``url`` with one committed token per role; ``env`` adds RICOCHET_* settings."""
-    settings = load_settings(env={"RICOCHET_DATABASE_URL": url, **env})
+    secret = {} if {"RICOCHET_WEB_SECRET_KEY", "RICOCHET_WEB_SECRET_KEY_FILE"} & env.keys() else {
+        "RICOCHET_WEB_SECRET_KEY": SESSION_SECRET}
+    settings = load_settings(env={"RICOCHET_DATABASE_URL": url, **secret, **env})
     runtime = Runtime.from_settings(settings)
     app = create_app(settings, runtime)
     tokens = {role: create_token(session, role, role)[1] for role in ROLES}
