@@ -24,6 +24,7 @@ from storage import (
     hash_recipient,
     normalize_message_id,
     recipient_domain,
+    rows_in,
     utcnow,
 )
 
@@ -136,9 +137,10 @@ def insert_batch_events(session: Session, rows: list[dict[str, Any]]) -> list[in
         return []
     connection = session.connection()
     connection.execute(_EVENTS.insert(), rows)
-    messages = sorted({row["message_id"] for row in rows})
+    messages = {row["message_id"] for row in rows}
     ids: dict[int, list[int]] = {message: [] for message in messages}
-    for event_id, message_id in connection.execute(_EVENT_IDS, {"messages": messages}):
+    # In id order for each message: every message's events are in one of the chunks.
+    for event_id, message_id in rows_in(connection, _EVENT_IDS, "messages", messages):
         ids[message_id].append(event_id)
     taken = {message: iter(found) for message, found in ids.items()}
     return [next(taken[row["message_id"]]) for row in rows]

@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 import attribution
-from storage import LedgerEntry, normalize_message_id, recipient_domain
+from storage import LedgerEntry, normalize_message_id, recipient_domain, rows_in
 
 __all__ = ["PrefetchedLedger", "SessionLedger"]
 
@@ -53,7 +53,7 @@ class PrefetchedLedger(SessionLedger):
     def __init__(self, session: Session, message_ids: Iterable[str]) -> None:
         super().__init__(session)
         keys = {key for key in map(normalize_message_id, message_ids) if key}
-        rows = session.connection().execute(_BY_MESSAGE_IDS, {"message_ids": sorted(keys)}) if keys else ()
+        rows = rows_in(session.connection(), _BY_MESSAGE_IDS, "message_ids", keys) if keys else ()
         self._entries: dict[str, attribution.LedgerEntry | None] = dict.fromkeys(keys)
         self._entries.update({row[0]: _entry(*row[1:]) for row in rows})
 

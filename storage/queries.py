@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -64,6 +64,7 @@ __all__ = [
     "live_token_hashes",
     "normalize_message_id",
     "preload_identities",
+    "rows_in",
     "sha256_hex",
     "store_message",
     "store_raw_message",
@@ -118,6 +119,10 @@ _IDENTITIES_BY_KEYS = (select(_IDENTITIES.c.kind, _IDENTITIES.c.value, _IDENTITI
                               .in_(bindparam("keys", expanding=True))))
 _TOKENS_BY_HASH = (select(ApiToken.token_sha256, ApiToken.revoked_at)
                    .where(ApiToken.token_sha256.in_(bindparam("hashes", expanding=True))))
+# Values per IN list of the reads above: one bound parameter each (two for an identity's kind and
+# value), so a batch of any size stays far below PostgreSQL's 65535 parameters per statement and
+# SQLite's 32766 (the default limit of the library since 3.32).
+IN_CHUNK = 5000
 # Where the identities met in a session's transaction are kept (Session.info).
 _SEEN_KEY = "ricochet.storage.identities"
 _LISTENING_KEY = "ricochet.storage.identities.listening"
@@ -213,11 +218,20 @@ def store_message(session: Session, raw: bytes, source: str, *, source_ref: str 
     return StoredMessage(found.id, found.received_at, found.kind, False, found.duplicate_of_id)
 
 
+def rows_in(connection: Connection, statement: Any, name: str, values: Collection[Any]) -> Iterator[Any]:
+    """The rows of ``statement`` for ``values`` (its expanding parameter ``name``), ``IN_CHUNK`` at a time.
+
+    One query for a batch of usual size; several, in the sorted order of ``values``, for a batch
+    larger than a statement may bind.
+    """
+    ordered = sorted(values)
+    for start in range(0, len(ordered), IN_CHUNK):
+        yield from connection.execute(statement, {name: ordered[start:start + IN_CHUNK]})
+
+
 def stored_messages(session: Session, digests: Collection[str]) -> dict[str, StoredMessage]:
     """The stored messages among the SHA-256s ``digests`` (one query), by SHA-256; ``created`` False."""
-    if not digests:
-        return {}
-    rows = session.connection().execute(_MESSAGES_BY_SHA256, {"digests": sorted(digests)})
+    rows = rows_in(session.connection(), _MESSAGES_BY_SHA256, "digests", digests) if digests else ()
     return {row.sha256: StoredMessage(row.id, row.received_at, row.kind, False, row.duplicate_of_id)
             for row in rows}
 
@@ -241,7 +255,7 @@ def dedup_key_holders(session: Session, keys: Collection[str]) -> dict[str, int]
     """
     if not keys:
         return {}
-    rows = session.connection().execute(_HOLDERS_BY_KEY, {"keys": sorted(keys)})
+    rows = rows_in(session.connection(), _HOLDERS_BY_KEY, "keys", keys)
     return {row.dedup_key: row.duplicate_of_id or row.id for row in rows}
 
 
@@ -391,7 +405,7 @@ def preload_identities(session: Session, keys: Collection[tuple[IdentityKind | s
     wanted = {(IdentityKind(kind).value, value[:IDENTITY_VALUE_MAX]) for kind, value in keys} - seen.keys()
     if not wanted:
         return
-    rows = session.connection().execute(_IDENTITIES_BY_KEYS, {"keys": sorted(wanted)})
+    rows = rows_in(session.connection(), _IDENTITIES_BY_KEYS, "keys", wanted)
     for kind, value, id_, first_seen, last_seen in rows:
         # The times met so far are the stored ones: only a later event time widens them.
         seen[(kind, value)] = _Seen(id_, first_seen, last_seen, first_seen, last_seen)
@@ -431,7 +445,7 @@ def live_token_hashes(session: Session, hashes: Collection[str], now: datetime |
     if not hashes:
         return set()
     moment = now or utcnow()
-    rows = session.connection().execute(_TOKENS_BY_HASH, {"hashes": sorted(hashes)})
+    rows = rows_in(session.connection(), _TOKENS_BY_HASH, "hashes", hashes)
     return {digest for digest, revoked in rows if revoked is None or revoked > moment}
 
 

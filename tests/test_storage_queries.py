@@ -12,21 +12,27 @@ import sqlalchemy.event
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from ingest.ledger import PrefetchedLedger
 from storage.engine import session_factory
 from storage.models import ApiToken, Identity, LedgerEntry, RawMessage, TokenRole
 from storage.queries import (
+    IN_CHUNK,
     add_ledger_entry,
     claim_dedup_key,
     complaint_dedup_key,
+    dedup_key_holders,
     find_by_dedup_key,
     find_raw_message,
     get_or_create_identity,
     identity_id,
     imap_state,
     ledger_entry,
+    live_token_hashes,
     normalize_message_id,
     preload_identities,
+    sha256_hex,
     store_raw_message,
+    stored_messages,
 )
 from storage.recipients import hash_recipient, recipient_domain
 from storage.tokens import create_token, find_token, hash_token, revoke_token, token_by_hash
@@ -134,6 +140,48 @@ def test_preloaded_identities_keep_their_times_unless_an_event_widens_them(db_en
         assert (alice.first_seen, alice.last_seen) == (WHEN - timedelta(hours=1), WHEN + timedelta(hours=2))
         assert (bob.first_seen, bob.last_seen) == (WHEN, WHEN)
         assert other.scalar(select(func.count()).select_from(Identity)) == 2
+
+
+# More values than one statement may bind on PostgreSQL (65535 parameters): what a batch of a few
+# ten thousand messages asks (import --batch-size 100000 is allowed).
+MANY = 70_000
+
+
+def test_batch_reads_of_more_values_than_a_statement_binds(db_engine: Engine, db_session: Session) -> None:
+    first, _ = store_raw_message(db_session, b"a message stored before", "import")
+    last, _ = store_raw_message(db_session, b"another message stored before", "import")
+    key = complaint_dedup_key("aol.com", "<1@mail.hoster.example>", "someone@aol.com")
+    assert key is not None and claim_dedup_key(db_session, first, key) is None
+    alice = get_or_create_identity(db_session, "account", "alice", WHEN)
+    add_ledger_entry(db_session, "<1@mail.hoster.example>", account="alice")
+    token = create_token(db_session, "relay", TokenRole.INGEST)[1]
+    db_session.commit()
+    unknown = [sha256_hex(b"%d" % number) for number in range(MANY)]
+    assert len(unknown) > 2 * IN_CHUNK  # several chunks
+
+    found = stored_messages(db_session, [*unknown, first.sha256, last.sha256])
+    assert {digest: stored.id for digest, stored in found.items()} == {first.sha256: first.id,
+                                                                       last.sha256: last.id}
+    assert dedup_key_holders(db_session, [*unknown, key]) == {key: first.id}
+    assert live_token_hashes(db_session, [*unknown, hash_token(token)]) == {hash_token(token)}
+    ledger = PrefetchedLedger(db_session, [f"<{digest}@mail.hoster.example>" for digest in unknown]
+                              + ["<1@mail.hoster.example>"])
+    statements: list[str] = []
+
+    def record(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    preload_identities(db_session, [("account", digest) for digest in unknown[:MANY // 2]]
+                       + [("account", "alice")])
+    sqlalchemy.event.listen(db_engine, "before_cursor_execute", record)
+    try:  # found in what was read before: no query
+        entry = ledger("<1@mail.hoster.example>")
+        assert entry is not None and entry.account == "alice"
+        assert ledger(f"<{unknown[-1]}@mail.hoster.example>") is None
+        assert identity_id(db_session, "account", "alice", WHEN) == alice.id
+    finally:
+        sqlalchemy.event.remove(db_engine, "before_cursor_execute", record)
+    assert statements == []
 
 
 def test_identity_kind_is_checked(db_session: Session) -> None:
