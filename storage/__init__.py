@@ -6,6 +6,12 @@ schema_diff) is imported on its own, so that importing the models does not load 
 """
 
 from storage.engine import DEFAULT_URL, make_engine, normalize_url, session_factory
+from storage.logins import (
+    count_login_failures,
+    forget_login_failures,
+    login_lock_seconds,
+    prune_login_failures,
+)
 from storage.models import (
     ApiToken,
     Base,
@@ -18,6 +24,7 @@ from storage.models import (
     IdentityKind,
     ImapState,
     LedgerEntry,
+    LoginFailure,
     MessageKind,
     MessageStatus,
     RawMessage,
@@ -103,6 +110,7 @@ __all__ = [
     "IdentityKind",
     "ImapState",
     "LedgerEntry",
+    "LoginFailure",
     "MessageKind",
     "MessageStatus",
     "NotifyEvent",
@@ -119,6 +127,7 @@ __all__ = [
     "authenticate",
     "claim_dedup_key",
     "complaint_dedup_key",
+    "count_login_failures",
     "create_token",
     "create_user",
     "dedup_key_holders",
@@ -127,6 +136,7 @@ __all__ = [
     "find_token",
     "find_user",
     "forget_identities",
+    "forget_login_failures",
     "get_or_create_identity",
     "hash_recipient",
     "hash_token",
@@ -138,12 +148,14 @@ __all__ = [
     "list_users",
     "live_token_hashes",
     "live_tokens",
+    "login_lock_seconds",
     "make_engine",
     "new_token",
     "normalize_message_id",
     "normalize_url",
     "password_stamp",
     "preload_identities",
+    "prune_login_failures",
     "recipient_domain",
     "remove_user",
     "revoke_token",

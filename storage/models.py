@@ -17,6 +17,8 @@ Tables (one class each):
 - ``imap_state`` (ImapState): per configured mailbox, UIDVALIDITY and the last UID committed.
 - ``users`` (User): the people who log in to the dashboard, with their role and a salted scrypt hash
   of their password (storage/users.py, ``python app.py user``).
+- ``login_failures`` (LoginFailure): the dashboard's failed logins per user name and per client
+  address, and their lockouts (storage/logins.py), shared by every process on the database.
 
 Every timestamp is stored in UTC and read back aware (``storage.types.UTCDateTime``).
 """
@@ -55,6 +57,7 @@ __all__ = [
     "IdentityKind",
     "ImapState",
     "LedgerEntry",
+    "LoginFailure",
     "MessageKind",
     "MessageStatus",
     "RawMessage",
@@ -351,3 +354,22 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginFailure(Base):
+    """Failed dashboard logins of one user name or one client address, and its lockout if any.
+
+    ``key`` is "name:<casefolded name>" or "addr:<ip>" (web/dashboard/account.py); a longer key is
+    stored shortened, ending with its SHA-256 (storage/logins.py). A row whose window and lockout
+    have both passed says nothing any more and is deleted (storage.logins.prune_login_failures).
+    """
+
+    __tablename__ = "login_failures"
+    # The prune looks for the rows whose window began before a cut-off.
+    __table_args__ = (Index(None, "first_at"),)
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)  # storage.logins.KEY_LENGTH
+    # Failures in the window that began at first_at (reset to 0 when they lock the key).
+    failures: Mapped[int]
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

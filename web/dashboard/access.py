@@ -252,6 +252,6 @@ def init_app(app: Flask, runtime: Runtime) -> None:
     for name in API_BLUEPRINTS:
         csrf.exempt(app.blueprints[name])
     app.register_error_handler(CSRFError, _csrf_error)
-    app.extensions[THROTTLE_KEY] = LoginThrottle(web.login_max_failures, web.login_lockout_seconds)
+    app.extensions[THROTTLE_KEY] = LoginThrottle(runtime, web.login_max_failures, web.login_lockout_seconds)
     app.context_processor(_template_context)
     app.after_request(_security_headers)

@@ -75,12 +75,12 @@ def login() -> Response | str | tuple[str, int]:
                                      f"{'s' if minutes > 1 else ''}."), 429
     with session_scope(current_runtime(), read_only=True) as db:
         user = authenticate(db, name, password)
-        if user is not None:
-            log_in(user)
+    # The throttle writes in transactions of its own, after this one has ended.
     if user is None:
         _throttle().failed(keys)
         return render_template("dashboard/account/login.html", next=target, name=name, error=BAD_LOGIN), 401
     _throttle().succeeded(keys[0])
+    log_in(user)  # last, so that a 503 of the throttle above leaves no session behind
     return redirect(safe_next(target))
 
 
@@ -125,10 +125,11 @@ def _change_password(current: str, new: str, again: str) -> str:
         return f"{str(error)[0].upper()}{str(error)[1:]}."
     with session_scope(current_runtime()) as db:
         row = find_user(db, user.name)
-        if row is None or not verify_password(row, current):
-            _throttle().failed([_name_key(user.name)])
-            return "The current password is wrong."
-        set_password(db, row, new)
-        db.commit()
-        log_in(row)  # this session goes on with the new stamp; the others end
-    return ""
+        if row is not None and verify_password(row, current):
+            set_password(db, row, new)
+            db.commit()
+            log_in(row)  # this session goes on with the new stamp; the others end
+            return ""
+    # Counted once the session above has ended: on SQLite it holds the write lock the count needs.
+    _throttle().failed([_name_key(user.name)])
+    return "The current password is wrong."
