@@ -19,6 +19,7 @@ import signal
 from collections.abc import Iterator, Sequence
 from importlib import metadata
 from types import FrameType
+from typing import Any
 
 import click
 from flask import Flask
@@ -37,7 +38,7 @@ from policy.server import ServerOptions
 from reports.commands import report_command
 from web.dashboard.user_commands import user_command
 
-__all__ = ["cli", "create_app"]
+__all__ = ["cli", "create_app", "waitress_options"]
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Flask:
@@ -110,15 +111,31 @@ def serve(ctx: click.Context) -> None:
         except ConfigError as error:  # e.g. an unreadable [web].secret_key_file
             click.echo(f"Error: {error}", err=True)
             ctx.exit(2)
-        # Waitress reads a whole body (into a temporary file) before the app sees it. Bodies up to
-        # four times [api].max_body_bytes reach the app, which refuses what is over the limit with
-        # its JSON 413; bigger ones waitress refuses itself, unread, so no client can make it spool
-        # a gigabyte.
-        server = create_server(app, host=settings.server.host, port=settings.server.port,
-                               threads=settings.server.threads, ident="ricochet",
-                               max_request_body_size=4 * settings.api.max_body_bytes)
+        server = create_server(app, **waitress_options(settings))
         signal.signal(signal.SIGTERM, _stop)
         server.run()  # returns on SystemExit or KeyboardInterrupt, after its threads are done
+
+
+def waitress_options(settings: Settings) -> dict[str, Any]:
+    """The keyword arguments of waitress's ``create_server`` for ``settings`` ([server], [api]).
+
+    Waitress reads a whole body (into a temporary file) before the app sees it. Bodies up to four
+    times [api].max_body_bytes reach the app, which refuses what is over the limit with its JSON
+    413; bigger ones waitress refuses itself, unread, so no client can make it spool a gigabyte.
+
+    With [server].trusted_proxy set, waitress believes that peer's X-Forwarded-For (the client's
+    address, ``trusted_proxy_count`` entries from the end) and X-Forwarded-Proto (https); from any
+    other peer, and when it is "", those headers are removed before the app sees the request, so
+    a client cannot pass for another address.
+    """
+    server = settings.server
+    options: dict[str, Any] = {"host": server.host, "port": server.port, "threads": server.threads,
+                               "ident": "ricochet", "max_request_body_size": 4 * settings.api.max_body_bytes,
+                               "clear_untrusted_proxy_headers": True}
+    if server.trusted_proxy:
+        options.update(trusted_proxy=server.trusted_proxy, trusted_proxy_count=server.trusted_proxy_count,
+                       trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto"})
+    return options
 
 
 def _stop(_signal: int, _frame: FrameType | None) -> None:

@@ -9,6 +9,7 @@ sentence that names the key, where it was set and what to write instead.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import re
 import tomllib
@@ -68,11 +69,15 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """[server]: where the HTTP service listens, and how many requests it serves at once."""
+    """[server]: where the HTTP service listens, how many requests at once, which proxy it believes."""
 
     host: str
     port: int
     threads: int
+    # The reverse proxy whose X-Forwarded-For and X-Forwarded-Proto are believed: its address,
+    # "*" for any peer, "" for none; and how many proxies in a row add to X-Forwarded-For.
+    trusted_proxy: str
+    trusted_proxy_count: int
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,19 @@ def _host(value: object) -> str:
     return value
 
 
+def _proxy(value: object) -> str:
+    if not isinstance(value, str):
+        raise _Bad('must be the address of your reverse proxy in quotes, such as "127.0.0.1", or "*" or ""')
+    text = value.strip()
+    if text in ("", "*"):
+        return text
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise _Bad('must be one IP address (the reverse proxy\'s, such as "127.0.0.1"), "*" for any '
+                   'peer, or "" for none') from None
+
+
 def _port(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
         raise _Bad("must be an integer between 1 and 65535")
@@ -163,7 +181,8 @@ def _message_bytes(value: object) -> int:
 # The schema: section -> key -> validator. Keep it, default.toml and docs/config.md in step
 # (tests/test_config.py checks that they are).
 _SCHEMA: dict[str, dict[str, Callable[[object], object]]] = {
-    "server": {"host": _host, "port": _port, "threads": between(1, 256, "worker threads")},
+    "server": {"host": _host, "port": _port, "threads": between(1, 256, "worker threads"),
+               "trusted_proxy": _proxy, "trusted_proxy_count": between(1, 10, "proxies")},
     "log": {"level": _level},
     "database": {"url": _url},
     "parse": {"max_message_bytes": _message_bytes},
@@ -178,8 +197,8 @@ _SCHEMA: dict[str, dict[str, Callable[[object], object]]] = {
     "web": WEB_SCHEMA,  # config/web.py
 }
 # Keys whose environment variable is read as an integer.
-_INTEGER_KEYS = frozenset({("server", "port"), ("server", "threads"), ("parse", "max_message_bytes"),
-                           ("api", "max_body_bytes")}
+_INTEGER_KEYS = frozenset({("server", "port"), ("server", "threads"), ("server", "trusted_proxy_count"),
+                           ("parse", "max_message_bytes"), ("api", "max_body_bytes")}
                           | {("ingest", key) for key in INGEST_INTEGER_KEYS}
                           | {("reputation", key) for key in REPUTATION_INTEGER_KEYS}
                           | {("policy", key) for key in POLICY_INTEGER_KEYS}
@@ -213,7 +232,9 @@ def load_settings(path: str | os.PathLike[str] | None = None,
     return Settings(
         server=ServerSettings(host=_typed(values, "server", "host", str),
                               port=_typed(values, "server", "port", int),
-                              threads=_typed(values, "server", "threads", int)),
+                              threads=_typed(values, "server", "threads", int),
+                              trusted_proxy=_typed(values, "server", "trusted_proxy", str),
+                              trusted_proxy_count=_typed(values, "server", "trusted_proxy_count", int)),
         log=LogSettings(level=_typed(values, "log", "level", str)),
         database=DatabaseSettings(url=_typed(values, "database", "url", str)),
         parse=ParseSettings(max_message_bytes=_typed(values, "parse", "max_message_bytes", int)),

@@ -19,9 +19,12 @@ __all__ = ["serving"]
 
 
 @contextmanager
-def serving(app: Flask, threads: int = 8) -> Iterator[int]:
-    """Serve ``app`` with waitress on 127.0.0.1 (a free port) in a thread; yields the port."""
-    server = create_server(app, host="127.0.0.1", port=0, threads=threads)
+def serving(app: Flask, threads: int = 8, options: dict[str, Any] | None = None) -> Iterator[int]:
+    """Serve ``app`` with waitress on 127.0.0.1 (a free port) in a thread; yields the port.
+
+    ``options`` are more of ``create_server``'s (``app.waitress_options``: those of ``serve``).
+    """
+    server = create_server(app, **{**(options or {}), "host": "127.0.0.1", "port": 0, "threads": threads})
     assert isinstance(server, BaseWSGIServer)  # one address: one server, not a MultiSocketServer
     loop: Any = server  # typeshed's stubs lack effective_port, type the trigger as an int, omit the map
     thread = threading.Thread(target=server.run, name="waitress-test-server", daemon=True)

@@ -65,6 +65,9 @@ def test_environment_overrides_file_and_defaults(tmp_path: Path) -> None:
     assert settings.server.port == 9100
     assert settings.server.host == "0.0.0.0"
     assert settings.server.threads == 8  # default.toml's
+    assert (settings.server.trusted_proxy, settings.server.trusted_proxy_count) == ("", 1)
+    spelled = load_settings(env={"RICOCHET_SERVER_TRUSTED_PROXY": " 0:0::1 "})
+    assert spelled.server.trusted_proxy == "::1"  # as waitress sees the peer's address
     assert settings.database.url == "postgresql+psycopg://ricochet@db/ricochet"
     assert settings.parse.max_message_bytes == 2048
 
@@ -76,9 +79,16 @@ def test_environment_overrides_file_and_defaults(tmp_path: Path) -> None:
      "ricochet.toml: [server].port must be an integer between 1 and 65535, got 70000"),
     ('[log]\nlevel = "LOUD"\n',
      "ricochet.toml: [log].level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'LOUD'"),
-    ("[server]\nprot = 9025\n", "ricochet.toml: unknown key [server].prot; [server] has host, port, threads"),
+    ("[server]\nprot = 9025\n", "ricochet.toml: unknown key [server].prot; [server] has host, port, threads, "
+                                "trusted_proxy, trusted_proxy_count"),
     ("[server]\nthreads = 0\n",
      "ricochet.toml: [server].threads must be an integer between 1 and 256 (worker threads), got 0"),
+    ('[server]\ntrusted_proxy = "proxy.hoster.example"\n',
+     "ricochet.toml: [server].trusted_proxy must be one IP address (the reverse proxy's, such as "
+     '"127.0.0.1"), "*" for any peer, or "" for none, got \'proxy.hoster.example\''),
+    ("[server]\ntrusted_proxy = 1\n",
+     'ricochet.toml: [server].trusted_proxy must be the address of your reverse proxy in quotes, such as '
+     '"127.0.0.1", or "*" or "", got 1'),
     ("[imap]\nport = 993\n", "ricochet.toml: unknown key [imap].port; [imap] has enabled, timeout_seconds, "
                              "connect_attempts, backoff_seconds, backoff_max_seconds, mailbox"),
     ("[smtp]\nport = 25\n", "ricochet.toml: unknown section [smtp]; the sections are [server], [log], "
@@ -109,7 +119,13 @@ def test_bad_file_values_name_the_key_and_the_fix(tmp_path: Path, monkeypatch: p
     ({"RICOCHET_LOG_LEVEL": "chatty"}, "environment variable RICOCHET_LOG_LEVEL: [log].level must be one of "
                                        "DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'chatty'"),
     ({"RICOCHET_SERVER_PROT": "1"}, "environment variable RICOCHET_SERVER_PROT: unknown key [server].prot; "
-                                    "[server] has host, port, threads"),
+                                    "[server] has host, port, threads, trusted_proxy, trusted_proxy_count"),
+    ({"RICOCHET_SERVER_TRUSTED_PROXY": "10.0.0.0/8"},
+     "environment variable RICOCHET_SERVER_TRUSTED_PROXY: [server].trusted_proxy must be one IP address (the "
+     'reverse proxy\'s, such as "127.0.0.1"), "*" for any peer, or "" for none, got \'10.0.0.0/8\''),
+    ({"RICOCHET_SERVER_TRUSTED_PROXY_COUNT": "0"},
+     "environment variable RICOCHET_SERVER_TRUSTED_PROXY_COUNT: [server].trusted_proxy_count must be an "
+     "integer between 1 and 10 (proxies), got 0"),
     ({"RICOCHET_SERVER_THREADS": "many"},
      "environment variable RICOCHET_SERVER_THREADS: [server].threads must be an integer between 1 and 256 "
      "(worker threads), got 'many'"),
