@@ -8,7 +8,9 @@ schema_diff) is imported on its own, so that importing the models does not load 
 from storage.engine import DEFAULT_URL, make_engine, normalize_url, session_factory
 from storage.logins import (
     count_login_failures,
+    counted_login_failures,
     forget_login_failures,
+    locked_login_keys,
     login_lock_seconds,
     prune_login_failures,
 )
@@ -128,6 +130,7 @@ __all__ = [
     "claim_dedup_key",
     "complaint_dedup_key",
     "count_login_failures",
+    "counted_login_failures",
     "create_token",
     "create_user",
     "dedup_key_holders",
@@ -148,6 +151,7 @@ __all__ = [
     "list_users",
     "live_token_hashes",
     "live_tokens",
+    "locked_login_keys",
     "login_lock_seconds",
     "make_engine",
     "new_token",

@@ -1,6 +1,6 @@
 """The dashboard's failed logins, counted in the database so that every process shares them.
 
-A key ("name:<casefolded name>", "addr:<ip>": web/dashboard/account.py) that fails
+A key ("name:<casefolded name>", "addr:<ip>": web/dashboard/throttle.py) that fails
 ``max_failures`` times within ``lockout`` is locked for ``lockout``. Several workers and nodes
 count the same key at the same moment, so a failure is counted by one statement instead of being
 read, changed in Python and written back (two nodes would both read 4 and both write 5):
@@ -45,8 +45,8 @@ from sqlalchemy.orm import Session
 from storage.models import LoginFailure
 from storage.types import UTCDateTime
 
-__all__ = ["KEY_LENGTH", "count_login_failures", "forget_login_failures", "login_lock_seconds",
-           "prune_login_failures"]
+__all__ = ["KEY_LENGTH", "count_login_failures", "counted_login_failures", "forget_login_failures",
+           "locked_login_keys", "login_lock_seconds", "prune_login_failures"]
 
 # The length of login_failures.key: "name:" and a user name of up to 100 characters
 # (storage.users.MAX_NAME_LENGTH) with room to spare.
@@ -81,6 +81,23 @@ def login_lock_seconds(session: Session, keys: Iterable[str], now: datetime) -> 
         select(func.max(LoginFailure.locked_until))
         .where(LoginFailure.key.in_(stored), LoginFailure.locked_until > now)).scalar_one_or_none()
     return math.ceil((until - now).total_seconds()) if until is not None else 0
+
+
+def counted_login_failures(session: Session, key: str, now: datetime, lockout: timedelta) -> int:
+    """How many failures of ``key`` count towards a lockout at ``now``: 0 once its window is over.
+
+    A lockout starts a new window, so a key locked now has 0 failures counted.
+    """
+    counted = session.execute(select(LoginFailure.failures).where(
+        LoginFailure.key == _stored_key(key), LoginFailure.first_at >= now - lockout)).scalar_one_or_none()
+    return counted or 0
+
+
+def locked_login_keys(session: Session, now: datetime) -> list[tuple[str, int]]:
+    """(key as stored, seconds rounded up until its lockout ends) of every key locked at ``now``, by key."""
+    rows = session.execute(select(LoginFailure.key, LoginFailure.locked_until)
+                           .where(LoginFailure.locked_until > now))
+    return sorted((key, math.ceil((until - now).total_seconds())) for key, until in rows if until is not None)
 
 
 def count_login_failures(session: Session, keys: Iterable[str], now: datetime, *, max_failures: int,

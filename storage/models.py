@@ -359,7 +359,7 @@ class User(Base):
 class LoginFailure(Base):
     """Failed dashboard logins of one user name or one client address, and its lockout if any.
 
-    ``key`` is "name:<casefolded name>" or "addr:<ip>" (web/dashboard/account.py); a longer key is
+    ``key`` is "name:<casefolded name>" or "addr:<ip>" (web/dashboard/throttle.py); a longer key is
     stored shortened, ending with its SHA-256 (storage/logins.py). A row whose window and lockout
     have both passed says nothing any more and is deleted (storage.logins.prune_login_failures).
     """

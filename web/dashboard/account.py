@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 from storage import UserError, authenticate, find_user, set_password
 from storage.users import MIN_PASSWORD_LENGTH, check_password_rules, verify_password
 from web.dashboard.access import THROTTLE_KEY, current_user, log_in, login_required
-from web.dashboard.throttle import LoginThrottle
+from web.dashboard.throttle import LoginThrottle, address_key, name_key
 from web.database import current_runtime, session_scope
 
 __all__ = ["blueprint", "safe_next"]
@@ -47,10 +47,6 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _name_key(name: str) -> str:
-    return f"name:{name.casefold()}"
-
-
 def _throttle() -> LoginThrottle:
     throttle: LoginThrottle = current_app.extensions[THROTTLE_KEY]
     return throttle
@@ -66,7 +62,7 @@ def login() -> Response | str | tuple[str, int]:
         return render_template("dashboard/account/login.html", next=target, name="")
     name = request.form.get("name", "").strip()
     password = request.form.get("password", "")
-    keys = (_name_key(name), f"addr:{request.remote_addr or '-'}")
+    keys = (name_key(name), address_key(request.remote_addr))
     wait = _throttle().wait_seconds(keys)
     if wait:
         minutes = max(1, round(wait / 60))
@@ -117,7 +113,7 @@ def _change_password(current: str, new: str, again: str) -> str:
     if new != again:
         return "The two new passwords differ."
     # The current password is guessed here as at the login (a session left open): same counter.
-    if _throttle().wait_seconds([_name_key(user.name)]):
+    if _throttle().wait_seconds([name_key(user.name)]):
         return "Too many wrong passwords; try again later."
     try:
         check_password_rules(new)
@@ -131,5 +127,5 @@ def _change_password(current: str, new: str, again: str) -> str:
             log_in(row)  # this session goes on with the new stamp; the others end
             return ""
     # Counted once the session above has ended: on SQLite it holds the write lock the count needs.
-    _throttle().failed([_name_key(user.name)])
+    _throttle().failed([name_key(user.name)])
     return "The current password is wrong."

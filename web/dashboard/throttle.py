@@ -7,6 +7,10 @@ a process: every worker and every node on the same database counts into the same
 guesser who spreads the tries over the nodes gets no more of them, and a restart keeps the
 lockouts. Each call is a short transaction of its own, committed before the page is answered.
 
+A counter's key is made by ``name_key`` or ``address_key``, here only, so that the login form,
+the Account page and ``python app.py user unlock`` (web/dashboard/user_commands.py) name the same
+rows.
+
 When the database fails, the call raises SQLAlchemyError like every other use of the database in
 a request: the app's handler (web/errors.py) answers 503 and logs the cause's first line. The
 login cannot check a password without the database anyway.
@@ -14,6 +18,7 @@ login cannot check a password without the database anyway.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -24,7 +29,29 @@ from web.database import session_scope
 if TYPE_CHECKING:
     from ingest.runtime import Runtime
 
-__all__ = ["LoginThrottle"]
+__all__ = ["LoginThrottle", "address_key", "name_key"]
+
+
+def name_key(name: str) -> str:
+    """The counter of the user name ``name`` as the login form takes it: stripped, in any case."""
+    return f"name:{name.strip().casefold()}"
+
+
+def address_key(address: str | None) -> str:
+    """The counter of the client address ``address``, an IP written in its one canonical form.
+
+    "2001:DB8::7" and "2001:db8:0::7" are one client, and so are "::ffff:192.0.2.7" (an IPv4
+    client of a dual-stack socket) and "192.0.2.7", whether the address comes from the socket,
+    from a proxy's X-Forwarded-For or from the command line. Anything else is kept as it is
+    ("-" for none).
+    """
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return f"addr:{address or '-'}"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return f"addr:{ip}"
 
 
 class LoginThrottle:

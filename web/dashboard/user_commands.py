@@ -1,17 +1,23 @@
-"""``python app.py user add|list|passwd|disable|enable|remove``: the dashboard's users.
+"""``python app.py user add|list|passwd|disable|enable|remove|unlock|locked``: the dashboard's users.
 
 Users are made on the command line only (there is no sign-up page). A password comes from
 ``--password-file PATH`` (its first line), from the environment variable RICOCHET_USER_PASSWORD
 (for scripts), or else from a prompt that asks twice and echoes nothing. Errors are one sentence
 on standard error and exit status 1 (2 for a bad command line, as click does).
+
+``unlock`` and ``locked`` are about the login lockouts of web/dashboard/throttle.py, which a restart
+does not lift: they name the counters with its ``name_key`` and ``address_key``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import math
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
@@ -23,15 +29,21 @@ from config import Settings
 from storage import (
     UserError,
     UserRole,
+    counted_login_failures,
     create_user,
     find_user,
+    forget_login_failures,
     list_users,
+    locked_login_keys,
+    login_lock_seconds,
     make_engine,
     remove_user,
     session_factory,
     set_disabled,
     set_password,
+    utcnow,
 )
+from web.dashboard.throttle import address_key, name_key
 
 __all__ = ["PASSWORD_ENV", "user_command"]
 
@@ -95,7 +107,7 @@ def user_command(settings_of: SettingsOf) -> click.Group:
 
     @click.group("user")
     def user() -> None:
-        """Dashboard users: add, list, passwd, disable, enable, remove."""
+        """Dashboard users: add, list, passwd, disable, enable, remove; login lockouts: unlock, locked."""
 
     @user.command()
     @click.argument("name")
@@ -174,4 +186,85 @@ def user_command(settings_of: SettingsOf) -> click.Group:
             _fail(ctx, str(error))
         click.echo(f"user {name.strip()!r} removed")
 
+    _lockout_commands(user, settings_of)
     return user
+
+
+def _lockout_commands(user: click.Group, settings_of: SettingsOf) -> None:
+    """Add ``unlock`` and ``locked`` to the group ``user``."""
+
+    @user.command()
+    @click.argument("name", required=False)
+    @click.option("--address", metavar="IP", help="Unlock the client address IP (as well as NAME, if given).")
+    @click.pass_context
+    def unlock(ctx: click.Context, name: str | None, address: str | None) -> None:
+        """Lift the login lockout of NAME (any case) or --address IP.
+
+        Their failed logins are forgotten too. NAME need not be a user: a guesser can lock made-up
+        names as well.
+        """
+        if name is None and address is None:
+            _fail(ctx, "say what to unlock: a user name, --address IP or both (user locked lists them)", 2)
+        targets: list[tuple[str, str]] = []  # (key, how the sentence names it)
+        if name is not None:
+            targets.append((name_key(name), repr(name.strip())))
+        if address is not None:
+            try:
+                ipaddress.ip_address(address.strip())
+            except ValueError:
+                _fail(ctx, f"--address {address!r} is not an IP address such as 192.0.2.7 or 2001:db8::7", 2)
+            targets.append((address_key(address.strip()), f"the address {address.strip()}"))
+        lockout = timedelta(seconds=settings_of(ctx).web.login_lockout_seconds)
+        now = utcnow()
+        with _session(ctx, settings_of) as session:
+            lines = [_unlock(session, key, label, now, lockout) for key, label in targets]
+            if name is not None and all(name_key(row.name) != targets[0][0] for row in list_users(session)):
+                lines[0] += "; no user has this name"
+        for line in lines:
+            click.echo(line)
+
+    @user.command()
+    @click.pass_context
+    def locked(ctx: click.Context) -> None:
+        """List the names and addresses locked out of the login now, with the time left."""
+        with _session(ctx, settings_of) as session:
+            rows = locked_login_keys(session, utcnow())
+        if not rows:
+            click.echo("nothing is locked now")
+            return
+        width = max(len(_shown(key)) for key, _ in rows)
+        for key, seconds in rows:
+            click.echo(f"{_shown(key):<{width}}  {_time_left(seconds)} left")
+
+
+def _unlock(session: Session, key: str, label: str, now: datetime, lockout: timedelta) -> str:
+    """Forget the failures and the lockout of ``key``; what that did, as a sentence about ``label``."""
+    left = login_lock_seconds(session, [key], now)
+    failures = counted_login_failures(session, key, now, lockout)
+    forget_login_failures(session, [key])
+    if left:
+        return f"unlocked {label} (the lockout had {_time_left(left)} left)"
+    if failures:
+        verb = "is" if failures == 1 else "are"
+        return f"{label} was not locked; its {_count(failures, 'failed login')} {verb} forgotten"
+    return f"nothing to unlock for {label}"
+
+
+def _time_left(seconds: int) -> str:
+    """A wait as people say it: "40 seconds", "5 minutes" (rounded up), "2 hours 5 minutes"."""
+    if seconds < 60:
+        return _count(seconds, "second")
+    minutes = math.ceil(seconds / 60)
+    if minutes < 120:
+        return _count(minutes, "minute")
+    hours, minutes = divmod(minutes, 60)
+    return _count(hours, "hour") + (f" {_count(minutes, 'minute')}" if minutes else "")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _shown(key: str) -> str:
+    """``key`` safe for a terminal: guessers choose the names, control characters included."""
+    return key if key.isprintable() else ascii(key)
