@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from flask import Blueprint
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from werkzeug.test import TestResponse
 
 from app import create_app
@@ -162,6 +162,25 @@ def test_a_viewer_reads_but_gets_403_on_an_admin_view(dash: Dash) -> None:
     assert admin.get("/test/act").get_data(as_text=True) == "acted"
     anonymous = dash.client().get("/test/act")
     assert anonymous.status_code == 302 and urlsplit(anonymous.headers["Location"]).path == "/login"
+
+
+def test_a_database_failure_on_a_page_is_a_503_page_and_the_api_keeps_its_json(dash: Dash,
+                                                                              db_engine: Engine) -> None:
+    viewer = dash.login("viewer")
+    token = dash.api.tokens["viewer"]
+    with db_engine.begin() as connection:  # what the events page and API read is gone
+        connection.exec_driver_sql("ALTER TABLE events RENAME TO events_away")
+    try:
+        page = viewer.get("/events")
+        api = viewer.get("/v1/events", headers={"Authorization": f"Bearer {token}"})
+    finally:
+        with db_engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE events_away RENAME TO events")
+    assert page.status_code == 503 and page.mimetype == "text/html"
+    assert page.headers["Retry-After"] == "30"
+    assert "The database is unavailable" in page.get_data(as_text=True)
+    assert api.status_code == 503 and (api.get_json() or {}).get("error") == "service_unavailable"
+    assert viewer.get("/events").status_code == 200  # and the page is back with the table
 
 
 def test_a_post_needs_the_right_csrf_token(dash: Dash) -> None:

@@ -3,7 +3,8 @@
 ``error`` is a short, stable code a client can switch on (``unauthorized``, ``payload_too_large``,
 ...); ``detail`` is a sentence for a person that says what to do instead. Views raise ApiError;
 the handlers registered by ``register_error_handlers`` also turn Werkzeug's own HTTP errors (an
-unknown URL, a wrong method) and database failures under ``/v1/`` into that shape.
+unknown URL, a wrong method) and database failures under ``/v1/`` into that shape. The dashboard
+(web/dashboard/access.py) answers a database failure on its own pages with a page for a person.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from flask import Flask, Response, jsonify, request
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-__all__ = ["API_PREFIX", "ApiError", "error_response", "register_error_handlers"]
+__all__ = ["API_PREFIX", "RETRY_DATABASE", "ApiError", "database_error", "error_response",
+           "log_database_failure", "register_error_handlers"]
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/v1/"
+# Seconds a client should wait after a database failure before it tries again.
+RETRY_DATABASE = "30"
 
 # Werkzeug's status codes -> our error codes (the ones a view does not raise itself).
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -64,21 +68,29 @@ def _http_error(exc: HTTPException) -> HTTPException | Response:
     return error_response(status, _CODES.get(status, exc.name.lower().replace(" ", "_")), detail, headers)
 
 
-def _database_error(exc: SQLAlchemyError) -> Response:
-    # The views roll back their session before this runs (web.database.session_scope): nothing
-    # half-written stays behind. The cause goes to the log, not to the client; only the driver's
-    # first line, without the statement's parameters (a message's bytes, a token's hash).
+def log_database_failure(exc: SQLAlchemyError) -> None:
+    """Log a request's database failure: the driver's first line, not the statement's parameters.
+
+    The views roll back their session before a handler runs (web.database.session_scope): nothing
+    half-written stays behind. The cause goes to the log, not to the client, and without the
+    parameters (a message's bytes, a token's hash) a str() of the error would add.
+    """
     cause = exc.orig if isinstance(exc, DBAPIError) else exc
     first_line = (str(cause).strip().splitlines() or [""])[0]
     log.error("database failure on %s %s: %s: %s", request.method, request.path, type(cause).__name__,
               first_line)
+
+
+def database_error(exc: SQLAlchemyError) -> Response:
+    """The JSON 503 of a request whose database failed (logged first), with Retry-After."""
+    log_database_failure(exc)
     return error_response(503, "service_unavailable",
                           "The database is unavailable; nothing was stored. Retry later.",
-                          {"Retry-After": "30"})
+                          {"Retry-After": RETRY_DATABASE})
 
 
 def register_error_handlers(app: Flask) -> None:
     """Install the JSON error handlers on ``app``."""
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(SQLAlchemyError, _database_error)
+    app.register_error_handler(SQLAlchemyError, database_error)

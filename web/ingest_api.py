@@ -21,7 +21,7 @@ from ingest.committer import CommitFailed, QueueFull, TokenRevoked
 from storage import hash_token
 from web.auth import INGEST_ROLES, Caller, authenticate, authenticate_known, bearer_token
 from web.database import current_runtime, session_scope
-from web.errors import ApiError
+from web.errors import RETRY_DATABASE, ApiError
 
 if TYPE_CHECKING:
     from ingest.runtime import Runtime
@@ -38,9 +38,8 @@ ACCEPTED_TYPES = ("message/rfc822", "application/octet-stream")
 # Read the body in pieces this big, so that a too-large upload is noticed early.
 _CHUNK = 64 * 1024
 # Seconds a client should wait before it retries: a full queue drains in well under a second; a
-# failing database (the same wait as web.errors's 503) takes longer.
+# failing database (web.errors.RETRY_DATABASE) takes longer.
 _RETRY_BUSY = "1"
-_RETRY_FAILED = "30"
 
 
 @blueprint.post("/v1/ingest")
@@ -65,7 +64,7 @@ def ingest() -> tuple[Response, int]:
                        "nothing was stored. Retry in a second.", {"Retry-After": _RETRY_BUSY}) from None
     except CommitFailed:
         raise ApiError(503, "service_unavailable", "The database is unavailable; nothing was stored. "
-                       "Retry later.", {"Retry-After": _RETRY_FAILED}) from None
+                       "Retry later.", {"Retry-After": RETRY_DATABASE}) from None
     log.info("webhook: message %d (%d bytes, %s, %s) from token %r", result.message_id, len(raw),
              result.kind, result.status, caller.name)
     body = {"id": result.message_id, "status": result.status, "kind": result.kind,

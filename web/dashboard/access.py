@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from flask import Flask, current_app, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
 from config import ConfigError
@@ -36,6 +37,7 @@ from config.web import MIN_SECRET_LENGTH, WebSettings
 from storage import User, password_stamp
 from web.dashboard.throttle import LoginThrottle
 from web.database import current_runtime, session_scope
+from web.errors import API_PREFIX, RETRY_DATABASE, database_error, log_database_failure
 
 if TYPE_CHECKING:
     from ingest.runtime import Runtime
@@ -162,6 +164,19 @@ def _csrf_error(error: CSRFError) -> tuple[str, int]:
                       f"the page and send it again. ({error.description})")
 
 
+def _database_error(error: SQLAlchemyError) -> Response | tuple[str, int, dict[str, str]]:
+    """The API's JSON 503 under /v1/; elsewhere a page that says what happened, also 503."""
+    if request.path.startswith(API_PREFIX):
+        return database_error(error)
+    log_database_failure(error)
+    g.dashboard_user = None  # the page must not ask the failing database who is logged in
+    page, status = error_page(503, "The database is unavailable",
+                              "Ricochet cannot reach its database, so this page cannot be shown and "
+                              "nothing was changed. Try again in a minute; if it lasts, check the "
+                              "database server and the service's log.")
+    return page, status, {"Retry-After": RETRY_DATABASE}
+
+
 def session_secret(web: WebSettings) -> str:
     """The secret that signs the session cookies: [web].secret_key, or the file, made if missing.
 
@@ -252,6 +267,7 @@ def init_app(app: Flask, runtime: Runtime) -> None:
     for name in API_BLUEPRINTS:
         csrf.exempt(app.blueprints[name])
     app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(SQLAlchemyError, _database_error)  # in place of web.errors's
     app.extensions[THROTTLE_KEY] = LoginThrottle(runtime, web.login_max_failures, web.login_lockout_seconds)
     app.context_processor(_template_context)
     app.after_request(_security_headers)
