@@ -93,6 +93,10 @@ _UNSAFE_JSON = re.compile(r"\\u0000"
                           r"|\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])"  # a high surrogate alone
                           r"|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}",  # a low one alone
                           re.IGNORECASE)
+# A surrogate code point in a str (text decoded with errors="surrogateescape", or two halves of a
+# pair): the one thing besides NUL that the JSON of json.dumps(ensure_ascii=False) can hold and
+# PostgreSQL may refuse. Searching that text for it is much cheaper than _UNSAFE_JSON everywhere.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -451,10 +455,19 @@ def _summary(result: Classification, found: attribution.AttributionResult | None
         summary["explanation"] = found.explain()
     # Walk it only when needed: a NUL (PostgreSQL refuses it in text) or a lone surrogate (it
     # refuses that in JSON) somewhere, or recipients to hide. Checking the JSON text is cheap.
-    if redact is None and not _UNSAFE_JSON.search(json.dumps(summary)):
+    if redact is None and _json_is_safe(summary):
         return summary
     cleaned: dict[str, Any] = _json_safe(summary, redact or str)
     return cleaned
+
+
+def _json_is_safe(summary: dict[str, Any]) -> bool:
+    """True when ``summary``'s JSON has no NUL and no lone surrogate (checked in its text, cheaply)."""
+    text = json.dumps(summary, ensure_ascii=False)
+    if "\\u0000" in text:
+        return False
+    # Only a surrogate needs the exact look: a pair of halves is a character, a lone one is not.
+    return not _SURROGATE.search(text) or not _UNSAFE_JSON.search(json.dumps(summary))
 
 
 def envelope_recipient(raw: bytes) -> str:

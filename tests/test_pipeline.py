@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -19,7 +22,7 @@ import attribution
 import fbl
 from attribution import AttributionRules, TrustRules
 from ingest.ledger import SessionLedger
-from ingest.pipeline import IngestResult, Pipeline, envelope_recipient
+from ingest.pipeline import IngestResult, Pipeline, _json_is_safe, envelope_recipient
 from storage import (
     BounceEvent,
     ComplaintEvent,
@@ -314,6 +317,20 @@ def test_nul_and_broken_utf8_in_a_report_do_not_stop_it(db_session: Session, pip
     assert "\x00" not in event.diagnostic and "Couldn't" in event.diagnostic
     message = db_session.get(RawMessage, result.message_id)
     assert message is not None and message.raw == raw
+
+
+# Any character, surrogates and NUL included; some text around them, and pairs of halves.
+_ANY_TEXT = st.lists(st.sampled_from(["\x00", "\ud83d", "\ude00", "\ud83d\ude00", "\\u0000", "é", "x", "😀"])
+                     | st.text(st.characters(exclude_categories=()), max_size=3), max_size=8).map("".join)
+
+
+@given(st.dictionaries(_ANY_TEXT, _ANY_TEXT | st.lists(_ANY_TEXT, max_size=3), max_size=4))
+def test_the_quick_json_check_agrees_with_the_exact_one(summary: dict[str, object]) -> None:
+    # The exact one: NUL, or a surrogate escape not half of a pair, in json.dumps's ASCII text.
+    unsafe = (r"\\u0000|\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])"
+              r"|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}")
+    exact = re.search(unsafe, json.dumps(summary), re.IGNORECASE) is None
+    assert _json_is_safe(summary) == exact
 
 
 def test_bounced_addresses_stay_in_clear_when_complainants_are_hashed(db_session: Session):
