@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-__all__ = ["DEFAULT_URL", "make_engine", "normalize_url", "session_factory"]
+__all__ = ["DEFAULT_URL", "dialect_insert", "make_engine", "normalize_url", "session_factory"]
 
 DEFAULT_URL = "sqlite:///var/ricochet.db"
 # How long (milliseconds) a SQLite connection waits for another one's write lock before failing.
@@ -103,3 +104,16 @@ def _sqlite_begin(connection: Any) -> None:
     if mode not in ("IMMEDIATE", "DEFERRED", "EXCLUSIVE"):
         raise ValueError(f"sqlite_begin must be IMMEDIATE, DEFERRED or EXCLUSIVE, not {mode!r}")
     connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def dialect_insert(session: Session, entity: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into ``entity`` (a model or table) with the ON CONFLICT clauses of the session's backend.
+
+    PostgreSQL (9.5+) and SQLite (3.24+) share the syntax; SQLAlchemy has a construct for each.
+    """
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert(entity)
+    if name == "sqlite":
+        return sqlite.insert(entity)
+    raise ValueError(f"unsupported database backend {name!r}")

@@ -36,12 +36,11 @@ import hashlib
 import math
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import case, delete, func, literal, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from storage.engine import dialect_insert
 from storage.models import LoginFailure
 from storage.types import UTCDateTime
 
@@ -115,7 +114,7 @@ def count_login_failures(session: Session, keys: Iterable[str], now: datetime, *
     counted = case((expired, 1), else_=LoginFailure.failures + 1)
     reached = counted >= max_failures
     first_locks = max_failures <= 1
-    statement = _insert(session, table).values([
+    statement = dialect_insert(session, table).values([
         {"key": key, "failures": 0 if first_locks else 1, "first_at": now,
          "locked_until": now + lockout if first_locks else None} for key in stored])
     statement = statement.on_conflict_do_update(index_elements=["key"], set_={
@@ -147,12 +146,3 @@ def prune_login_failures(session: Session, now: datetime, lockout: timedelta) ->
     free = select(LoginFailure.key).where(*stale).with_for_update(skip_locked=True)
     result = session.execute(delete(LoginFailure).where(LoginFailure.key.in_(free), *stale))
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def _insert(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        return postgresql.insert(table)
-    if name == "sqlite":
-        return sqlite.insert(table)
-    raise ValueError(f"unsupported database backend {name!r}")

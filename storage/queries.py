@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from storage.engine import dialect_insert
 from storage.models import (
     ApiToken,
     EventIdentity,
@@ -172,16 +173,6 @@ class _Seen:
 def sha256_hex(raw: bytes) -> str:
     """The SHA-256 of ``raw`` in lower-case hex: a raw message's identity."""
     return hashlib.sha256(raw).hexdigest()
-
-
-def _insert(session: Session, entity: Any) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT with ON CONFLICT support for the session's backend."""
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        return postgresql.insert(entity)
-    if name == "sqlite":
-        return sqlite.insert(entity)
-    raise ValueError(f"unsupported database backend {name!r}")
 
 
 def find_raw_message(session: Session, sha256: str) -> RawMessage | None:
@@ -478,7 +469,7 @@ def add_ledger_entry(session: Session, message_id: str, *, account: str | None =
     if not key:
         raise ValueError("a ledger entry needs a Message-ID")
     session.execute(
-        _insert(session, LedgerEntry)
+        dialect_insert(session, LedgerEntry)
         .values(message_id=key, account=account, script=script, customer=customer, client=client,
                 sender=sender, recorded_at=recorded_at or utcnow())
         .on_conflict_do_nothing(index_elements=[LedgerEntry.message_id])
@@ -489,7 +480,7 @@ def add_ledger_entry(session: Session, message_id: str, *, account: str | None =
 def imap_state(session: Session, mailbox: str) -> ImapState:
     """The collection state of the configured mailbox ``mailbox``, created empty (no UIDVALIDITY)."""
     session.execute(
-        _insert(session, ImapState)
+        dialect_insert(session, ImapState)
         .values(mailbox=mailbox, uidvalidity=None, last_uid=0, updated_at=utcnow())
         .on_conflict_do_nothing(index_elements=[ImapState.mailbox])
     )
