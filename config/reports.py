@@ -1,4 +1,11 @@
-"""The [reports] section: when the scheduler builds last week's report, where it stores it, who gets it.
+"""The [reports] section: when the scheduler builds last week's report, who gets it, and where it
+also writes it as files.
+
+The reports are stored in the database (``weekly_reports``). ``directory`` was where versions before
+migration 0006 kept them; it is kept, so that configuration files that set it still load, with a
+meaning close to the old one: when set, the weekly job also writes each report there as files (an
+export; nothing reads them back), and ``python app.py report import-files`` imports an old archive
+from there. Empty (the default): no files.
 
 The report is mailed through [notify]'s SMTP relay (smtp_host, its AUTH and TLS) to ``mail_to``, or
 to [notify].admins when ``mail_to`` is empty: the people who get the alerts usually want the
@@ -20,11 +27,11 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 @dataclass(frozen=True)
 class ReportsSettings:
-    """[reports]: the weekly report's run time (UTC), its directory and its recipients."""
+    """[reports]: the weekly report's run time (UTC), its export directory and its recipients."""
 
     weekday: str
     hour: int
-    directory: str
+    directory: str  # "" for no files
     mail_to: list[str] = field(default_factory=list)  # [] for [notify].admins
 
 
@@ -41,8 +48,8 @@ def _hour(value: object) -> int:
 
 
 def _directory(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError('must be a directory path in quotes, such as "var/reports"')
+    if not isinstance(value, str) or (value and not value.strip()):
+        raise ValueError('must be a directory path in quotes, such as "var/reports", or "" for no files')
     return value
 
 

@@ -12,10 +12,11 @@ and ``reputation:upkeep`` every upkeep_seconds; they run under the same one-sche
 lock, so exactly one node evaluates.
 
 The weekly report (reports/archive.py): ``reports:weekly``, a cron job (default Monday 06:00 UTC)
-that builds, stores and mails last week's report; its misfire grace is an hour, since a weekly run
-missed by a restart should still happen when the process is back. When the report is mailed
-([notify].smtp_host and someone to mail), ``reports:mail`` retries every minute a mailing that
-failed, with [notify].retry_seconds' delays (reports/mail.py).
+that builds last week's report, stores it in the database and mails it; its misfire grace is an
+hour, since a weekly run missed by a restart should still happen when the process is back. When
+the report is mailed ([notify].smtp_host and someone to mail), ``reports:mail`` retries every
+minute a mailing that failed, with [notify].retry_seconds' delays (reports/mail.py); the mailing
+state is in the database too, so a scheduler that takes over goes on with it.
 
 The notification jobs (notify/deliver.py): ``notify:deliver`` every [notify].deliver_seconds sends
 the webhooks and e-mails the evaluation job queued, so a slow receiver never delays an evaluation;

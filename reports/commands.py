@@ -1,6 +1,9 @@
-"""``python app.py report [--week 2026-W48] [--format html|csv|json] [--output PATH] [--mail]``.
+"""``python app.py report [--week 2026-W48] [--format html|csv|json] [--output PATH] [--mail]`` and
+``python app.py report import-files [DIR]``.
 
-docs/reports.md describes it.
+docs/reports.md describes them. ``report`` builds the report from the database and prints it; it
+neither reads nor writes the archive (``weekly_reports``). ``report import-files`` stores in the
+archive the reports that versions before migration 0006 kept as files (reports/files.py).
 
 ``--mail`` sends the report at once, as the weekly job does (reports/mail.py), and says who did
 not get it; it does not queue a retry: the operator who asked sees the error and can ask again.
@@ -11,12 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from sqlalchemy.exc import DBAPIError
 
 from config import Settings
 from reports.build import Report, build_report, last_week, parse_week
+from reports.files import OLD_DIRECTORY, import_files
 from reports.mail import NotMailed, ReportMailer, ReportTexts
 from reports.render import render_csv, render_html, render_json
 from storage.engine import make_engine, session_factory
@@ -28,9 +33,10 @@ _RENDERERS = {"html": render_html, "csv": render_csv, "json": render_json}
 
 
 def report_command(settings_of: SettingsOf) -> click.Command:
-    """The ``report`` command, reading its settings with ``settings_of(ctx)``."""
+    """The ``report`` command (and its ``import-files``), reading its settings with ``settings_of(ctx)``."""
 
-    @click.command("report")
+    # A group that runs on its own too, so that `report --week W` stays as it was.
+    @click.group("report", invoke_without_command=True)
     @click.option("--week", metavar="YYYY-Www",
                   help="The ISO week (UTC), such as 2026-W48 [default: last week].")
     @click.option("--format", "kind", type=click.Choice(sorted(_RENDERERS)), default="html",
@@ -42,7 +48,10 @@ def report_command(settings_of: SettingsOf) -> click.Command:
                        "[notify]'s SMTP relay; prints nothing unless --output is given.")
     @click.pass_context
     def report(ctx: click.Context, week: str | None, kind: str, output: Path | None, mail: bool) -> None:
-        """Build the weekly reputation report of any week from the database."""
+        """Build the weekly reputation report of any week from the database and print it (the archive
+        is neither read nor written); `report import-files` stores the files of older versions."""
+        if ctx.invoked_subcommand is not None:
+            return
         settings = settings_of(ctx)
         try:
             week = parse_week(week) if week else last_week(datetime.now(UTC))
@@ -65,7 +74,38 @@ def report_command(settings_of: SettingsOf) -> click.Command:
             output.write_text(text, encoding="utf-8")
             click.echo(f"wrote the {kind.upper()} report of {week} to {output}", err=True)
 
+    report.add_command(_import_files(settings_of))
     return report
+
+
+def _import_files(settings_of: SettingsOf) -> click.Command:
+    @click.command("import-files")
+    @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+    @click.pass_context
+    def import_files_command(ctx: click.Context, directory: Path | None) -> None:
+        """Store the reports that older versions kept as files (<week>.html, .csv, .json in DIRECTORY,
+        default [reports].directory, else var/reports) in the database; weeks it has are left alone."""
+        settings = settings_of(ctx)
+        folder = directory or Path(settings.reports.directory or OLD_DIRECTORY)
+        if not folder.is_dir():
+            click.echo(f"Error: {folder} is not a directory; name the folder of the old reports "
+                       "(var/reports by default)", err=True)
+            ctx.exit(2)
+        engine = make_engine(settings.database.url)
+        try:
+            done = import_files(session_factory(engine), folder)
+        except DBAPIError as error:
+            _database_error(ctx, error)
+        finally:
+            engine.dispose()
+        for week in done.imported:
+            click.echo(f"imported the report of {week}")
+        for week, why in done.skipped:
+            click.echo(f"skipped {week}: {why}")
+        click.echo(f"{len(done.imported)} report(s) imported from {folder}, {len(done.skipped)} skipped",
+                   err=True)
+
+    return import_files_command
 
 
 def _build(ctx: click.Context, settings: Settings, week: str) -> Report:
@@ -75,12 +115,17 @@ def _build(ctx: click.Context, settings: Settings, week: str) -> Report:
         with session_factory(engine)() as session:
             return build_report(session, week, settings.reputation.rules)
     except DBAPIError as error:
-        first = (str(error.orig).strip().splitlines() or [""])[0]
-        click.echo(f"Error: cannot read the database ({first}); a new one needs "
-                   "`python app.py db upgrade`", err=True)
-        ctx.exit(2)
+        _database_error(ctx, error)
     finally:
         engine.dispose()
+
+
+def _database_error(ctx: click.Context, error: DBAPIError) -> NoReturn:
+    """Exit 2 with the database's first line and the usual fix."""
+    first = (str(error.orig).strip().splitlines() or [""])[0]
+    click.echo(f"Error: cannot use the database ({first}); a new one, or one older than this version, "
+               "needs `python app.py db upgrade`", err=True)
+    ctx.exit(2)
 
 
 def _mail(ctx: click.Context, mailer: ReportMailer, report: Report) -> None:

@@ -2,39 +2,50 @@
 
 The message is multipart/alternative (RFC 2046 section 5.1.4): a plain-text summary first, the HTML
 report (inline SVG, as rendered) last, the richer part a mail client shows; the CSV and the JSON
-go as attachments. It is made from the files the weekly job stored, so what is mailed is what the
-archive holds, and a retry needs no database.
+go as attachments. It is made from the renderings stored in ``weekly_reports``, so what is mailed
+is what the archive holds.
 
 Retries are the report's own, not the notification queue's: the delivery log
 (``notify_deliveries``) only knows state changes and blocklistings, and its rows carry a JSON
-payload, not a report. Beside the three files, ``.mail/<week>.json`` in the report directory says
-who got it, who still has to, how many attempts were made, the last error and when to try next; the
+payload, not a report. The week's row of ``report_mailings`` (storage/report_models.py) says who
+got it, who still has to, how many attempts were made, the last error and when to try next; the
 scheduler's ``reports:mail`` job retries what is due with [notify].retry_seconds' delays, and after
 the last one gives up (``failed``, logged as an error). A failure never touches the stored report.
+
+Each attempt is claimed before anything is sent: one transaction moves the row's attempts from the
+number read to the next one and writes ahead what a failure of this attempt would leave (the next
+attempt's time, at least the attempt's own length away, or ``failed`` after the last delay), then
+commits. Another run (the weekly job's own try, the minute job, a scheduler that took over after a
+fail-over) no longer finds the row due, and of two runs that read it at once only one moves it. Each
+recipient the relay accepted is then written at once, in its own transaction, so a scheduler that
+dies in the middle leaves only the others pending. What is not guaranteed (docs/reports.md): a
+process that dies between the relay's acceptance and that write makes the recipient get it again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from pathlib import Path
 from typing import Any, NamedTuple
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
 
 from config import NotifySettings, Settings
 from notify.deliver import retry_at
 from notify.mail import send_mail
 from notify.webhook import DeliveryError
-from reports.build import Report, parse_week, report_file
+from reports.build import Report
 from reports.render import percent, render_csv, render_html, render_json
+from storage.report_models import MailingStatus, ReportMailing, WeeklyReport, due_mailings, queue_mailing
 
-__all__ = ["MailState", "NotMailed", "ReportMailer", "ReportTexts", "report_message", "report_subject",
-           "report_summary"]
+__all__ = ["NotMailed", "ReportMailer", "ReportTexts", "report_message", "report_subject", "report_summary"]
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +75,10 @@ class ReportTexts(NamedTuple):
         return cls(render_html(report), render_csv(report), render_json(report))
 
     @classmethod
-    def stored(cls, directory: Path, week: str) -> ReportTexts:
-        """Read from ``directory`` (reports/archive.py wrote them); OSError when one is missing."""
-        # As bytes: read_text would turn the CSV's CRLF line ends (RFC 4180) into LF.
-        return cls(*(report_file(directory, week, extension).read_bytes().decode("utf-8")
-                     for extension in ("html", "csv", "json")))
+    def stored(cls, session: Session, week: str) -> ReportTexts | None:
+        """As stored in ``weekly_reports`` (reports/archive.py wrote them); None when the week has no row."""
+        row = session.get(WeeklyReport, week)
+        return None if row is None else cls(row.html, row.csv, row.json)
 
 
 def _rate_line(name: str, week: float | None, previous: float | None, limits: str) -> str:
@@ -141,41 +151,22 @@ def report_message(texts: ReportTexts, sender: str, recipient: str) -> EmailMess
     return message
 
 
-@dataclass
-class MailState:
-    """Where the mailing of one week's report stands (``<directory>/.mail/<week>.json``)."""
+# An SMTP transaction is a connection and about this many commands (EHLO, STARTTLS, EHLO, AUTH, MAIL,
+# RCPT, DATA, the data, QUIT), each bounded by [notify].timeout_seconds: a claim lasts at least this
+# many timeouts per recipient, so that it outlives an attempt on a slow relay.
+_STEPS_PER_RECIPIENT = 10
+_INTERRUPTED = ("attempt {attempt} did not finish (the scheduler stopped while mailing); the recipients "
+                "left are retried")
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """One attempt that this run owns: the week, its number, who to mail and what."""
 
     week: str
-    pending: list[str]
-    delivered: list[str] = field(default_factory=list)
-    attempts: int = 0
-    next_attempt_at: str | None = None  # ISO 8601, UTC; None once delivered or failed
-    last_error: str | None = None
-    status: str = "pending"  # pending | delivered | failed
-
-    @staticmethod
-    def path(directory: Path, week: str) -> Path:
-        """Its file, in a hidden folder so that a listing of the archive's ``<week>.<format>`` files
-        does not meet it."""
-        return directory / ".mail" / f"{week}.json"
-
-    def save(self, directory: Path) -> None:
-        """Write it (to a temporary name, then renamed: never half a file)."""
-        path = self.path(directory, self.week)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
-
-    @classmethod
-    def load(cls, path: Path) -> MailState:
-        """Read one; ValueError or OSError when it cannot be."""
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
-
-    def due(self, now: datetime) -> bool:
-        """Pending and its next attempt has come."""
-        return self.status == "pending" and (self.next_attempt_at is None
-                                             or datetime.fromisoformat(self.next_attempt_at) <= now)
+    attempt: int
+    pending: tuple[str, ...]
+    texts: ReportTexts
 
 
 @dataclass(frozen=True)
@@ -194,75 +185,113 @@ class ReportMailer:
             return None
         return cls(settings.notify, recipients)
 
-    def send(self, texts: ReportTexts, recipients: tuple[str, ...] | None = None) -> list[str]:
-        """Mail ``texts`` now, one message per recipient; returns who got it, raises NotMailed (naming
-        the others and why) when anyone did not."""
+    def send(self, texts: ReportTexts, recipients: tuple[str, ...] | None = None,
+             on_delivered: Callable[[str], None] | None = None) -> list[str]:
+        """Mail ``texts`` now, one message per recipient, calling ``on_delivered(recipient)`` as each is
+        accepted; returns who got it, raises NotMailed (naming the others and why) when anyone did not."""
         delivered, errors = [], []
-        for recipient in recipients or self.recipients:
+        for recipient in self.recipients if recipients is None else recipients:
             try:
                 send_mail(self.notify, report_message(texts, self.notify.mail_from, recipient), [recipient])
             except DeliveryError as error:
                 errors.append(f"{recipient}: {error}")
             else:
                 delivered.append(recipient)
+                if on_delivered is not None:
+                    on_delivered(recipient)
         if errors:
             raise NotMailed("; ".join(errors), delivered)
         return delivered
 
-    def queue(self, directory: Path, week: str, now: datetime) -> MailState:
-        """Owe ``week``'s report stored in ``directory`` to every recipient from ``now`` on (a rebuild
-        mails it again)."""
-        state = MailState(week=parse_week(week), pending=list(self.recipients),
-                          next_attempt_at=now.isoformat())
-        state.save(directory)
-        return state
+    def queue(self, session: Session, week: str, now: datetime) -> None:
+        """Owe ``week``'s stored report to every recipient from ``now`` on (a rebuild mails it again);
+        the caller commits, with the report it stored."""
+        queue_mailing(session, week, list(self.recipients), now)
 
-    def send_due(self, directory: Path, now: datetime) -> list[MailState]:
-        """Attempt every week stored in ``directory`` whose mailing is due (the ``reports:mail`` job);
-        never raises on a delivery."""
-        done = []
-        for path in sorted((directory / ".mail").glob("*.json")):
-            try:
-                state = MailState.load(path)
-            except (OSError, ValueError, TypeError) as error:
-                log.error("reports: cannot read %s (%s); delete it to stop mailing that week", path, error)
-                continue
-            if state.due(now):
-                self._attempt(directory, state, now)
-                done.append(state)
-        return done
+    def send_due(self, sessions: sessionmaker[Session], now: datetime) -> list[str]:
+        """Attempt every week whose mailing is due at ``now`` and that this run could claim (the
+        ``reports:mail`` job); returns those weeks. Never raises on a delivery."""
+        with sessions() as session:
+            seen = [(row.week, row.attempts) for row in due_mailings(session, now)]
+        attempted = []
+        for week, attempts in seen:
+            claim = self._claim(sessions, week, attempts, now)
+            if claim is not None:
+                self._attempt(sessions, claim, now)
+                attempted.append(week)
+        return attempted
 
-    def _attempt(self, directory: Path, state: MailState, now: datetime) -> None:
-        state.attempts += 1
+    def _claim(self, sessions: sessionmaker[Session], week: str, attempts: int,
+               now: datetime) -> _Claim | None:
+        """Take attempt ``attempts + 1`` of ``week``, writing ahead what its failure would leave; None
+        when another run took it first (or it is no longer due)."""
+        attempt = attempts + 1
+        again = retry_at(self.notify, attempt, now)
+        if again is not None:
+            held = self.notify.timeout_seconds * _STEPS_PER_RECIPIENT * max(len(self.recipients), 1)
+            again = max(again, now + timedelta(seconds=held))
+        with sessions() as session:
+            status = MailingStatus.PENDING if again is not None else MailingStatus.FAILED
+            claimed = session.execute(
+                update(ReportMailing)
+                .where(ReportMailing.week == week, ReportMailing.attempts == attempts,
+                       ReportMailing.status == MailingStatus.PENDING.value,
+                       ReportMailing.next_attempt_at <= now)
+                .values(attempts=attempt, next_attempt_at=again, status=status.value,
+                        last_error=_INTERRUPTED.format(attempt=attempt))
+                .execution_options(synchronize_session=False))
+            if getattr(claimed, "rowcount", 0) != 1:
+                session.rollback()
+                return None
+            # Read after the update, in its transaction: the row is this run's until it commits, and
+            # the report cannot go meanwhile (ON DELETE CASCADE would have to change the row).
+            row = session.get(ReportMailing, week)
+            pending = tuple(row.pending) if row is not None else ()
+            texts = ReportTexts.stored(session, week)
+            session.commit()
+        if texts is None:  # not while the claim held the row; a report deleted since takes its mailing
+            return None
+        return _Claim(week, attempt, pending, texts)
+
+    def _attempt(self, sessions: sessionmaker[Session], claim: _Claim, now: datetime) -> None:
+        # With nobody pending (an attempt that mailed everyone and stopped before it wrote so), nobody
+        # is mailed and the row is written delivered.
         try:
-            texts = ReportTexts.stored(directory, state.week)
-        except OSError as error:
-            self._failed(state, f"the stored report cannot be read ({error.strerror or error}); mail it "
-                                f"by hand with `python app.py report --week {state.week} --mail`", now)
-            state.save(directory)
-            return
-        try:
-            got = self.send(texts, tuple(state.pending))
+            got = self.send(claim.texts, claim.pending,
+                            lambda recipient: _delivered(sessions, claim.week, recipient))
         except NotMailed as error:
-            state.delivered += error.delivered
-            state.pending = [r for r in state.pending if r not in error.delivered]
-            self._failed(state, str(error), now)
-            state.save(directory)
+            self._failed(sessions, claim, str(error), now)
             return
-        state.delivered += got
-        state.pending, state.status, state.next_attempt_at, state.last_error = [], "delivered", None, None
-        state.save(directory)
-        log.info("reports: mailed the report of %s to %s", state.week, ", ".join(got))
+        with sessions() as session:
+            session.execute(update(ReportMailing).where(ReportMailing.week == claim.week).values(
+                status=MailingStatus.DELIVERED.value, next_attempt_at=None, last_error=None))
+            session.commit()
+        log.info("reports: mailed the report of %s to %s", claim.week, ", ".join(got))
 
-    def _failed(self, state: MailState, error: str, now: datetime) -> None:
+    def _failed(self, sessions: sessionmaker[Session], claim: _Claim, error: str, now: datetime) -> None:
         """Write the failed attempt: retried after the next delay of [notify].retry_seconds, else given up."""
-        state.last_error = error
-        again = retry_at(self.notify, state.attempts, now)
+        again = retry_at(self.notify, claim.attempt, now)
+        status = MailingStatus.PENDING if again is not None else MailingStatus.FAILED
+        with sessions() as session:
+            row = session.get(ReportMailing, claim.week)
+            pending = list(row.pending) if row is not None else []
+            session.execute(update(ReportMailing).where(ReportMailing.week == claim.week).values(
+                status=status.value, next_attempt_at=again, last_error=error))
+            session.commit()
         if again is None:
-            state.status, state.next_attempt_at = "failed", None
-            log.error("reports: giving up mailing the report of %s to %s after %d attempts: %s", state.week,
-                      ", ".join(state.pending), state.attempts, error)
+            log.error("reports: giving up mailing the report of %s to %s after %d attempts: %s", claim.week,
+                      ", ".join(pending), claim.attempt, error)
         else:
-            state.next_attempt_at = again.isoformat()
             log.warning("reports: mailing the report of %s, attempt %d of %d, failed: %s; next at %s",
-                        state.week, state.attempts, self.notify.max_attempts, error, state.next_attempt_at)
+                        claim.week, claim.attempt, self.notify.max_attempts, error, again.isoformat())
+
+
+def _delivered(sessions: sessionmaker[Session], week: str, recipient: str) -> None:
+    """Write at once that ``recipient`` got ``week``'s report, so that no later attempt mails it again."""
+    with sessions() as session:
+        row = session.get(ReportMailing, week)
+        if row is None:  # the report was deleted meanwhile: nothing left to owe
+            return
+        row.pending = [address for address in row.pending if address != recipient]
+        row.delivered = [*row.delivered, recipient]
+        session.commit()

@@ -62,6 +62,7 @@ from storage.queries import (
     write_message_outcome,
 )
 from storage.recipients import hash_recipient, recipient_domain
+from storage.report_models import MailingStatus, ReportMailing, WeeklyReport
 from storage.reputation_models import (
     CounterBucket,
     DecisionHistory,
@@ -113,11 +114,13 @@ __all__ = [
     "ImapState",
     "LedgerEntry",
     "LoginFailure",
+    "MailingStatus",
     "MessageKind",
     "MessageStatus",
     "NotifyEvent",
     "OverrideRow",
     "RawMessage",
+    "ReportMailing",
     "StoredMessage",
     "TokenRole",
     "UTCDateTime",
@@ -125,6 +128,7 @@ __all__ = [
     "UserError",
     "UserRole",
     "VerdictRow",
+    "WeeklyReport",
     "add_ledger_entry",
     "authenticate",
     "claim_dedup_key",

@@ -123,7 +123,7 @@ def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path) ->
 
 @contextlib.contextmanager
 def service(directory: Path) -> Iterator[Service]:
-    """The seeded service in ``directory`` (database, config, reports, log), stopped at the end."""
+    """The seeded service in ``directory`` (database, config, log), stopped at the end."""
     port = free_port()
     config = directory / "ricochet.toml"
     config.write_text(f"""{SETTINGS_TOML}
@@ -136,9 +136,6 @@ level = "WARNING"
 
 [database]
 url = "sqlite:///{directory / 'ricochet.db'}"
-
-[reports]
-directory = "{directory / 'reports'}"
 
 [web]
 secret_key_file = "{directory / 'web-secret.key'}"

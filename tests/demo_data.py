@@ -124,7 +124,6 @@ class Scenario:
     blocked: int
     complaints: int
     report_week: str
-    report_paths: list[Path]
 
 
 def dsn(sender: Sender, recipient: str, status: str, diagnostic: str, at: datetime) -> bytes:
@@ -309,9 +308,9 @@ def seed(runtime: Runtime, now: datetime | None = None) -> Scenario:
         session.commit()
         notify.deliver(now)
     week = last_week(now)
-    paths = build_and_store(runtime.sessions, week, settings.reports.directory, settings.reputation.rules)
+    build_and_store(runtime.sessions, week, settings.reputation.rules, now)
     return Scenario(now=now, compromised=COMPROMISED, sends=SENDS, blocked=BLOCKED, complaints=COMPLAINTS,
-                    report_week=week, report_paths=paths)
+                    report_week=week)
 
 
 def main() -> None:
@@ -322,8 +321,7 @@ def main() -> None:
     with Runtime.from_settings(settings) as runtime:
         scenario = seed(runtime)
     print(f"seeded the demo at {scenario.now:%Y-%m-%dT%H:%MZ} ({scenario.compromised}: {scenario.blocked} of "
-          f"{scenario.sends} refused); report {scenario.report_week}: "
-          f"{', '.join(map(str, scenario.report_paths))}")
+          f"{scenario.sends} refused); report {scenario.report_week} stored in the database")
 
 
 if __name__ == "__main__":

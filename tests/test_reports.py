@@ -35,6 +35,7 @@ from reports import (
 from reports.build import Report, blocklists_named
 from reports.render import percent
 from storage.engine import session_factory
+from storage.report_models import WeeklyReport
 from storage.reputation_models import DecisionHistory, VerdictRow
 from tests.db import database_url, db_engine, db_session
 from tests.seeding import add_events, add_sends
@@ -209,11 +210,15 @@ def test_blocklist_table() -> None:
     assert blocklists_named("550 user unknown") == []
 
 
-def test_build_and_store_writes_three_files(db_engine: Engine, db_session: Session, tmp_path: Path) -> None:
+def test_build_and_store_keeps_the_three_renderings_in_the_database(db_engine: Engine,
+                                                                   db_session: Session) -> None:
     seed(db_session)
-    paths = build_and_store(session_factory(db_engine), WEEK, tmp_path / "reports")
-    assert [p.name for p in paths] == [f"{WEEK}.html", f"{WEEK}.csv", f"{WEEK}.json"]
-    assert json.loads(paths[2].read_text())["provider"]["week"]["complaints"] == 8
+    built = datetime(2026, 11, 30, 6, tzinfo=UTC)
+    texts = build_and_store(session_factory(db_engine), WEEK, now=built)
+    row = db_session.get(WeeklyReport, WEEK)
+    assert row is not None and (row.html, row.csv, row.json, row.built_at) == (*texts, built)
+    assert json.loads(row.json)["provider"]["week"]["complaints"] == 8
+    assert row.csv.startswith("section,period,name,metric,value\r\n")  # RFC 4180 line ends kept
 
 
 def test_cli(database_url: str, db_session: Session, tmp_path: Path) -> None:
@@ -247,5 +252,11 @@ def test_weekly_job(db_engine: Engine, db_session: Session, tmp_path: Path) -> N
     # Sunday evening of W48: the next run is Monday 2026-11-30 06:00 UTC.
     assert found.trigger.get_next_fire_time(None, datetime(2026, 11, 29, 20, tzinfo=UTC)) == datetime(
         2026, 11, 30, 6, tzinfo=UTC)
-    paths = job.run(now=datetime(2026, 11, 30, 6, tzinfo=UTC))
-    assert paths[0] == tmp_path / f"{WEEK}.html" and paths[0].exists()
+    assert job.export_to == tmp_path  # [reports].directory set: a copy as files
+    assert job.run(now=datetime(2026, 11, 30, 6, tzinfo=UTC)) == WEEK
+    row = db_session.get(WeeklyReport, WEEK)
+    assert row is not None
+    for extension, stored in (("html", row.html), ("csv", row.csv), ("json", row.json)):
+        assert (tmp_path / f"{WEEK}.{extension}").read_bytes() == stored.encode("utf-8")
+    unset = WeeklyReports.from_settings(session_factory(db_engine), load_settings(env={}))
+    assert unset.export_to is None  # the default: the database only

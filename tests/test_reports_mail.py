@@ -5,6 +5,7 @@ issue 5 (section 3: "builds last week's report, stores it, and mails it"; HTML w
 CSV and JSON) and RFC 2046 (multipart/alternative, plain text first): the received message is
 parsed with the stdlib email package, and its summary, HTML and CSV agree with its JSON, whose
 figures come from the seed. A relay that is down leaves the stored report in place and is retried.
+The mailing state is read from its row (``report_mailings``) in a session of its own.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from app import cli
 from config import NotifySettings, load_settings
 from jobs.scheduler import REPORT_MAIL_JOB_ID, build_scheduler
 from reports import ReportMailer, WeeklyReports
-from reports.mail import MailState
 from storage import session_factory
+from storage.report_models import ReportMailing, WeeklyReport
 from tests import db
 from tests.test_notify_mail import Collector, free_port
 from tests.test_reports import WEEK, seed
@@ -81,8 +82,24 @@ def _mailer(port: int, recipients: tuple[str, ...] = ADMINS, retries: tuple[int,
     return ReportMailer(settings, recipients)
 
 
-def _job(engine: Engine, directory: Path, mailer: ReportMailer) -> WeeklyReports:
-    return WeeklyReports(session_factory(engine), directory, mailer=mailer)
+def _job(engine: Engine, mailer: ReportMailer) -> WeeklyReports:
+    return WeeklyReports(session_factory(engine), mailer=mailer)
+
+
+def mailing(engine: Engine, week: str = WEEK) -> ReportMailing:
+    """The mailing row of ``week`` as committed, read in a session of its own."""
+    with session_factory(engine)() as session:
+        row = session.get(ReportMailing, week)
+    assert row is not None, f"no mailing of {week}"
+    return row
+
+
+def stored(engine: Engine, week: str = WEEK) -> WeeklyReport:
+    """The report row of ``week`` as committed."""
+    with session_factory(engine)() as session:
+        row = session.get(WeeklyReport, week)
+    assert row is not None, f"no report of {week}"
+    return row
 
 
 def _parts(message: EmailMessage) -> tuple[str, str, dict[str, bytes]]:
@@ -106,10 +123,10 @@ def _parts(message: EmailMessage) -> tuple[str, str, dict[str, bytes]]:
 
 
 def test_the_weekly_job_stores_and_mails_the_report(db_engine: Engine, db_session: Session,
-                                                    relay: tuple[int, Collector], tmp_path: Path) -> None:
+                                                    relay: tuple[int, Collector]) -> None:
     port, got = relay
     seed(db_session)
-    paths = _job(db_engine, tmp_path, _mailer(port)).run(now=MONDAY_RUN)
+    assert _job(db_engine, _mailer(port)).run(now=MONDAY_RUN) == WEEK
     assert sorted(rcpts[0] for _, rcpts, _ in got.received) == sorted(ADMINS)
     for sender, rcpts, message in got.received:
         assert sender == "ricochet@example.net" and message["To"] == rcpts[0]
@@ -118,7 +135,7 @@ def test_the_weekly_job_stores_and_mails_the_report(db_engine: Engine, db_sessio
         assert sorted(files) == [f"{name}.csv", f"{name}.json"]
         assert [p.get_content_type() for p in message.iter_parts()][1:] == ["text/csv", "application/json"]
         data = json.loads(files[f"{name}.json"])
-        assert files[f"{name}.json"] == paths[2].read_bytes()  # what is mailed is what is stored
+        assert files[f"{name}.json"] == stored(db_engine).json.encode("utf-8")  # mailed as stored
         week, previous = data["provider"]["week"], data["provider"]["previous"]
         # The seed (tests/test_reports.py): 8 complaints, 36 bounces of which 34 hard, 1200 sends;
         # the week before: 500 sends and 1 complaint.
@@ -142,24 +159,23 @@ def test_the_weekly_job_stores_and_mails_the_report(db_engine: Engine, db_sessio
                 for r in csv.reader(io.StringIO(files[f"{name}.csv"].decode("utf-8")))}
         assert rows[("provider", "week", "", "hard_bounces")] == str(week["hard_bounces"])
         assert files[f"{name}.csv"].count(b"\r\n") == len(rows)  # RFC 4180 line ends kept
-    state = MailState.load(MailState.path(tmp_path, WEEK))
+    state = mailing(db_engine)
     assert (state.status, sorted(state.delivered), state.pending, state.attempts) == (
         "delivered", sorted(ADMINS), [], 1)
+    assert (state.next_attempt_at, state.last_error) == (None, None)
 
 
 def test_a_relay_that_is_down_keeps_the_report_and_is_retried(db_engine: Engine, db_session: Session,
-                                                              tmp_path: Path,
                                                               caplog: pytest.LogCaptureFixture) -> None:
     seed(db_session)
     port = free_port()  # nothing listens yet
-    job = _job(db_engine, tmp_path, _mailer(port))
+    job = _job(db_engine, _mailer(port))
     with caplog.at_level(logging.WARNING, logger="reports.mail"):
-        paths = job.run(now=MONDAY_RUN)
-    assert all(path.exists() for path in paths)
-    assert json.loads(paths[2].read_text())["provider"]["week"]["complaints"] == 8
-    state = MailState.load(MailState.path(tmp_path, WEEK))
+        job.run(now=MONDAY_RUN)
+    assert json.loads(stored(db_engine).json)["provider"]["week"]["complaints"] == 8
+    state = mailing(db_engine)
     assert (state.status, state.attempts, state.next_attempt_at) == (
-        "pending", 1, (MONDAY_RUN + timedelta(seconds=60)).isoformat())
+        "pending", 1, MONDAY_RUN + timedelta(seconds=60))
     assert state.last_error is not None and f"SMTP relay 127.0.0.1:{port}" in state.last_error
     assert f"mailing the report of {WEEK}, attempt 1 of 3, failed" in caplog.text
     handler = Collector()
@@ -171,19 +187,18 @@ def test_a_relay_that_is_down_keeps_the_report_and_is_retried(db_engine: Engine,
     finally:
         controller.stop()
     assert sorted(rcpts[0] for _, rcpts, _ in handler.received) == sorted(ADMINS)
-    assert MailState.load(MailState.path(tmp_path, WEEK)).status == "delivered"
+    assert mailing(db_engine).status == "delivered"
 
 
 def test_a_refused_recipient_alone_is_retried_then_given_up(db_engine: Engine, db_session: Session,
-                                                            tmp_path: Path,
                                                             caplog: pytest.LogCaptureFixture) -> None:
     seed(db_session)
     handler = Refusing(ADMINS[1])
     controller = _start(handler, free_port())
     try:
-        job = _job(db_engine, tmp_path, _mailer(controller.port, retries=(60,)))
+        job = _job(db_engine, _mailer(controller.port, retries=(60,)))
         job.run(now=MONDAY_RUN)
-        state = MailState.load(MailState.path(tmp_path, WEEK))
+        state = mailing(db_engine)
         assert (state.delivered, state.pending, state.status) == ([ADMINS[0]], [ADMINS[1]], "pending")
         assert state.last_error is not None and "550 5.1.1 No such mailbox" in state.last_error
         with caplog.at_level(logging.ERROR, logger="reports.mail"):
@@ -191,7 +206,7 @@ def test_a_refused_recipient_alone_is_retried_then_given_up(db_engine: Engine, d
     finally:
         controller.stop()
     assert [rcpts for _, rcpts, _ in handler.received] == [[ADMINS[0]]]  # no second copy
-    state = MailState.load(MailState.path(tmp_path, WEEK))
+    state = mailing(db_engine)
     assert (state.status, state.attempts, state.next_attempt_at) == ("failed", 2, None)
     assert f"giving up mailing the report of {WEEK} to {ADMINS[1]} after 2 attempts" in caplog.text
 
@@ -207,17 +222,17 @@ def test_recipients_come_from_mail_to_else_the_admins(tmp_path: Path) -> None:
     mailer = ReportMailer.from_settings(load_settings(toml, env=base))
     assert mailer is not None and mailer.recipients == ("boss@example.net",)
     assert ReportMailer.from_settings(load_settings(toml, env={})) is None  # no relay: stored only
-    settings = load_settings(env={"RICOCHET_REPORTS_DIRECTORY": str(tmp_path)})
-    assert WeeklyReports.from_settings(sessionmaker(), settings).mailer is None  # no database opened
+    unmailed = WeeklyReports.from_settings(sessionmaker(), load_settings(env={}))  # no database opened
+    assert unmailed.mailer is None
 
 
-def test_the_scheduler_retries_mailing_every_minute(db_engine: Engine, tmp_path: Path) -> None:
-    job = _job(db_engine, tmp_path, _mailer(free_port()))
+def test_the_scheduler_retries_mailing_every_minute(db_engine: Engine) -> None:
+    job = _job(db_engine, _mailer(free_port()))
     scheduler = build_scheduler(None, scheduler_class=BackgroundScheduler, reports=job)
     found = scheduler.get_job(REPORT_MAIL_JOB_ID)
     assert found is not None and found.trigger.interval == timedelta(minutes=1)
     unmailed = build_scheduler(None, scheduler_class=BackgroundScheduler,
-                               reports=WeeklyReports(session_factory(db_engine), tmp_path))
+                               reports=WeeklyReports(session_factory(db_engine)))
     assert unmailed.get_job(REPORT_MAIL_JOB_ID) is None
 
 

@@ -126,5 +126,5 @@ def test_unsupported_database_is_refused_with_the_fix() -> None:
         make_engine("mysql://u:p@db.example/ricochet")
 
 
-def test_head_is_the_login_failures_revision() -> None:
-    assert migrate.head() == "0005"
+def test_head_is_the_weekly_reports_revision() -> None:
+    assert migrate.head() == "0006"

@@ -1,21 +1,21 @@
 """The reports archive: /reports (``archive.index``), /reports/<week> (``archive.show``), and the
 admins' /reports/build (``archive.build``).
 
-``show`` serves a stored file: ``/reports/2026-W48`` the HTML, inline; ``/reports/2026-W48.csv``
-and ``.json`` (or ``?format=csv|json``) as downloads. The HTML was generated from what senders
+``show`` serves a stored report (a row of ``weekly_reports``, the same on every node):
+``/reports/2026-W48`` the HTML, inline; ``/reports/2026-W48.csv`` and ``.json`` (or
+``?format=csv|json``) as downloads. The HTML was generated from what senders
 control (identity values, bounce texts): reports/render.py escapes it, and it is served under a
 Content-Security-Policy that lets nothing run, load or submit (a sandbox with inline styles and
 data: images only, which is all a report uses), in case an escape is ever missed.
 
 ``build`` builds this week's report so far, or last week's, now, with
-``reports.archive.build_and_store``: the same files the weekly job writes.
+``reports.archive.build_and_store``: the same row the weekly job writes (it replaces the week's).
+The mailing of a week is the weekly job's: a build here does not mail.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from reports.archive import build_and_store
@@ -23,8 +23,8 @@ from reports.build import last_week
 from storage import session_factory
 from storage.types import utcnow
 from web.dashboard.access import admin_required, error_page, login_required
-from web.dashboard.archive_data import FORMATS, report_path, split_name, stored_reports, this_week
-from web.database import current_runtime
+from web.dashboard.archive_data import FORMATS, split_name, stored_reports, stored_text, this_week
+from web.database import current_runtime, session_scope
 
 __all__ = ["REPORT_POLICY", "blueprint", "build", "index", "show"]
 
@@ -35,18 +35,15 @@ REPORT_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; 
                  "form-action 'none'; frame-ancestors 'none'; sandbox")
 
 
-def _directory() -> Path:
-    # Relative to the working directory, as the weekly job (reports/archive.py) resolves it.
-    return Path(current_runtime().settings.reports.directory).absolute()
-
-
 @blueprint.get("/reports")
 @login_required
 def index() -> str:
     """The stored weekly reports, newest first; admins get the build buttons."""
     now = utcnow()
-    return render_template("dashboard/archive/index.html", reports=stored_reports(_directory()),
-                           this_week=this_week(now), last_week=last_week(now))
+    with session_scope(current_runtime(), read_only=True) as session:
+        reports = stored_reports(session)
+    return render_template("dashboard/archive/index.html", reports=reports, this_week=this_week(now),
+                           last_week=last_week(now))
 
 
 @blueprint.get("/reports/<name>")
@@ -58,14 +55,17 @@ def show(name: str) -> Response | tuple[str, int]:
     except ValueError as error:
         return error_page(404, "No such report", f"{error}. Reports are named by ISO week, such as "
                                                  "/reports/2026-W48, /reports/2026-W48.csv or .json.")
-    path = report_path(_directory(), week, extension)
-    if not path.is_file():
+    with session_scope(current_runtime(), read_only=True) as session:
+        stored = stored_text(session, week, extension)
+    if stored is None:
         return error_page(404, "No such report", f"There is no stored {extension.upper()} report of {week}. "
-                          f"An admin can build it from the reports page, or run: python app.py report "
-                          f"--week {week}")
+                          "An admin can build this week's or last week's from the reports page; "
+                          f"python app.py report --week {week} prints that week's on the server.")
     inline = extension == "html"
-    response = send_file(path, mimetype=FORMATS[extension], as_attachment=not inline,
-                         download_name=f"ricochet-report-{week}.{extension}")
+    response = Response(stored.text, mimetype=FORMATS[extension])
+    response.headers.set("Content-Disposition", "inline" if inline else "attachment",
+                         filename=f"ricochet-report-{week}.{extension}")
+    response.last_modified = stored.built_at
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-cache"
     if inline:
@@ -86,6 +86,6 @@ def build() -> Response | tuple[str, int]:
     runtime = current_runtime()
     # A report is a long read: a deferred SQLite transaction, so it does not hold the write lock.
     readers = session_factory(runtime.engine.execution_options(sqlite_begin="DEFERRED"))
-    build_and_store(readers, week, _directory(), runtime.settings.reputation.rules)
+    build_and_store(readers, week, runtime.settings.reputation.rules, now)
     flash(f"Built the report of {week}.", "ok")
     return redirect(url_for("archive.index"), code=303)

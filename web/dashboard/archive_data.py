@@ -1,66 +1,64 @@
-"""The weekly reports archive: which reports are stored, and the file of one week in one format.
+"""The weekly reports archive: which reports are stored, and the text of one week in one format.
 
-reports/archive.py writes each report as ``<directory>/<week>.{html,csv,json}`` ([reports].directory,
-var/reports/ by default, relative to the working directory as the scheduler's job sees it); there
-is no table of reports, so the archive is the directory's listing. A week name from a URL is
-checked with ``reports.build.parse_week`` before it comes near a path: only ``YYYY-Www`` of a real
-ISO week gets through, so no ``..`` or ``/`` can.
+reports/archive.py stores each report as a row of ``weekly_reports`` (storage/report_models.py),
+so every node's dashboard reads the same archive from the database. The listing reads the weeks and
+their build times only, not the renderings. A week name from a URL is checked with
+``reports.build.parse_week`` before it is looked up: only ``YYYY-Www`` of a real ISO week gets
+through.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
-from reports.build import parse_week, report_file, week_bounds
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-__all__ = ["FORMATS", "StoredReport", "report_path", "split_name", "stored_reports", "this_week"]
+from reports.build import parse_week, week_bounds
+from storage.report_models import WeeklyReport
+
+__all__ = ["FORMATS", "StoredReport", "StoredText", "split_name", "stored_reports", "stored_text",
+           "this_week"]
 
 # Each stored format and the media type it is served with (RFC 4180 for CSV, RFC 8259 for JSON).
 FORMATS = {"html": "text/html", "csv": "text/csv", "json": "application/json"}
-_STORED = re.compile(r"(\d{4}-W\d{2})\.(html|csv|json)")
+_COLUMNS = {"html": WeeklyReport.html, "csv": WeeklyReport.csv, "json": WeeklyReport.json}
 
 
 @dataclass(frozen=True)
 class StoredReport:
-    """One week's stored report: the formats on disk and when it was last written."""
+    """One week's stored report: its formats and when it was built."""
 
     week: str
     start: datetime  # the Monday 00:00 UTC the week begins
-    formats: tuple[str, ...]  # in FORMATS order
-    built_at: datetime  # the newest file's modification time (UTC)
-    size: int  # bytes of the HTML file (0 without one)
+    formats: tuple[str, ...]  # in FORMATS order: a row holds all three
+    built_at: datetime
 
 
-def stored_reports(directory: Path) -> list[StoredReport]:
-    """The reports in ``directory``, newest week first (a missing directory holds none)."""
-    found: dict[str, dict[str, Path]] = {}
-    try:
-        names = [path for path in directory.iterdir() if path.is_file()]
-    except FileNotFoundError:
-        return []
-    for path in names:
-        match = _STORED.fullmatch(path.name)
-        if match is None:
-            continue  # temporary files of a build in progress, anything else put there
-        try:
-            week = parse_week(match.group(1))
-        except ValueError:
-            continue
-        found.setdefault(week, {})[match.group(2)] = path
-    reports = []
-    for week, files in found.items():
-        stats = {extension: path.stat() for extension, path in files.items()}
-        newest = max(stat.st_mtime for stat in stats.values())
-        html = stats.get("html")
-        reports.append(StoredReport(week=week, start=week_bounds(week)[0],
-                                    formats=tuple(name for name in FORMATS if name in files),
-                                    built_at=datetime.fromtimestamp(newest, UTC),
-                                    size=html.st_size if html else 0))
-    reports.sort(key=lambda report: report.start, reverse=True)
-    return reports
+@dataclass(frozen=True)
+class StoredText:
+    """One week's report in one format, as stored."""
+
+    text: str
+    built_at: datetime
+
+
+def stored_reports(session: Session) -> list[StoredReport]:
+    """The stored reports, newest week first ("YYYY-Www" sorts as the weeks do)."""
+    query = select(WeeklyReport.week, WeeklyReport.built_at).order_by(WeeklyReport.week.desc())
+    rows = session.execute(query)
+    return [StoredReport(week=week, start=week_bounds(week)[0], formats=tuple(FORMATS), built_at=built_at)
+            for week, built_at in rows]
+
+
+def stored_text(session: Session, week: str, extension: str) -> StoredText | None:
+    """The report of ``week`` (checked) in ``extension`` (one of FORMATS); None when it is not stored."""
+    if extension not in FORMATS:
+        raise ValueError(f"unknown report format {extension!r}; use one of {', '.join(FORMATS)}")
+    row = session.execute(select(_COLUMNS[extension], WeeklyReport.built_at)
+                          .where(WeeklyReport.week == parse_week(week))).first()
+    return None if row is None else StoredText(text=row[0], built_at=row[1])
 
 
 def split_name(name: str, requested: str | None) -> tuple[str, str]:
@@ -77,13 +75,6 @@ def split_name(name: str, requested: str | None) -> tuple[str, str]:
     if dot and requested is not None and requested != extension:
         raise ValueError(f"{name} and format={requested} disagree; give one of them")
     return parse_week(week), extension or requested or "html"
-
-
-def report_path(directory: Path, week: str, extension: str) -> Path:
-    """Where the report of ``week`` (checked) in ``extension`` (one of FORMATS) is stored."""
-    if extension not in FORMATS:
-        raise ValueError(f"unknown report format {extension!r}; use one of {', '.join(FORMATS)}")
-    return report_file(directory, week, extension)
 
 
 def this_week(now: datetime) -> str:
