@@ -2,14 +2,14 @@
 
 Every storage and ingest test runs on SQLite and on the PostgreSQL of this machine (issue 3). The
 PostgreSQL server is found at ``RICOCHET_TEST_PG_URL`` (default: user postgres, trust auth,
-127.0.0.1:5432, database ``test``); each test session creates its own database
-``ricochet_test_<random>`` there and drops it at the end, so runs never see each other's rows.
+127.0.0.1:5432, database ``test``); each test module creates its own database
+``ricochet_test_<random>`` there and drops it when it is done, so runs never see each other's rows.
 When the server cannot be reached the PostgreSQL half is skipped with the reason, except under
 ``CI=true``, where it fails: CI must not go green by testing one backend.
 
 Fixtures (import them into a test module, or re-export them from conftest.py):
 
-- ``database_url``: session-scoped, parametrized ``sqlite`` / ``postgresql``; a migrated database.
+- ``database_url``: module-scoped, parametrized ``sqlite`` / ``postgresql``; a migrated database.
 - ``db_engine``: an engine on it (``storage.engine.make_engine``).
 - ``db_session``: a session for one test; the tables are emptied after the test.
 - ``empty_database_url``: per test, parametrized; a new database with no tables at all.
@@ -107,16 +107,20 @@ def clear(engine: Engine) -> None:
             connection.execute(delete(table))
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+# Module scope, not session: a fixture a test module imports is that module's own to pytest, so
+# a session-scoped one made a database and an engine per module all the same, and kept them (and
+# the engine's connections) open to the end of the session: past PostgreSQL's 100 connections
+# once the suite had enough modules. Now each module's are dropped when the module is done.
+@pytest.fixture(scope="module", params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A database migrated to the newest revision, shared by the session (one per backend)."""
+    """A database migrated to the newest revision, shared by a test module (one per backend)."""
     backend = str(request.param)
     with temporary_database(backend, tmp_path_factory.mktemp(backend)) as url:
         upgrade(url)
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def db_engine(database_url: str) -> Iterator[Engine]:
     """An engine on ``database_url``."""
     engine = make_engine(database_url)
