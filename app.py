@@ -4,6 +4,7 @@
     python app.py serve
     python app.py parse [--jsonl] PATH...
     python app.py collect imap --once
+    tail -F /var/log/mail.log | python app.py maillog -
     python app.py scheduler
     python app.py policyd --listen 127.0.0.1:10040 --listen unix:/run/ricochet/policy.sock
     python app.py identity show account alice@example.com
@@ -29,6 +30,7 @@ import web
 from config import ConfigError, Settings, load_settings
 from ingest import SourceError, classify_source, iter_messages
 from ingest.commands import cli_commands as ingest_commands
+from ingest.maillog_command import maillog_command
 from ingest.runtime import Runtime
 from jobs.commands import cli_commands as jobs_commands
 from jobs.identity_commands import identity_command
@@ -169,6 +171,7 @@ def parse(ctx: click.Context, jsonl: bool, paths: tuple[str, ...]) -> None:
 # db upgrade, import, reprocess, token create|list|revoke (ingest/commands.py).
 for _command in ingest_commands(_settings):
     cli.add_command(_command)
+cli.add_command(maillog_command(_settings))  # maillog PATH... (ingest/maillog_command.py)
 # scheduler, collect imap --once (jobs/commands.py).
 for _command in jobs_commands(_settings):
     cli.add_command(_command)

@@ -26,7 +26,7 @@ from ingest.runtime import Runtime
 from ingest.sources import SourceError, SourceMessage
 from storage import ApiToken, TokenRole, create_token, revoke_token
 
-__all__ = ["cli_commands"]
+__all__ = ["SettingsOf", "cli_commands", "require_schema"]
 
 SettingsOf = Callable[[click.Context], Settings]
 
@@ -58,7 +58,7 @@ def _db(settings_of: SettingsOf) -> click.Group:
     return db
 
 
-def _require_schema(ctx: click.Context, url: str) -> None:
+def require_schema(ctx: click.Context, url: str) -> None:
     """Stop with a sentence when the database's tables are missing or older than this code."""
     # Reading the revision is not news: keep Alembic's INFO lines (it logs even on import) for
     # `db upgrade`.
@@ -83,7 +83,7 @@ def _require_schema(ctx: click.Context, url: str) -> None:
 
 def _runtime(ctx: click.Context, settings_of: SettingsOf) -> Runtime:
     settings = settings_of(ctx)
-    _require_schema(ctx, settings.database.url)
+    require_schema(ctx, settings.database.url)
     return Runtime.from_settings(settings)
 
 
@@ -110,7 +110,7 @@ def _import(settings_of: SettingsOf) -> click.Command:
         Prints a summary at the end; exits with status 1 when a message could not be stored.
         """
         settings = settings_of(ctx)
-        _require_schema(ctx, settings.database.url)
+        require_schema(ctx, settings.database.url)
         with Runtime.from_settings(settings) as runtime, _progress_bar(quiet) as bar:
             def progress(message: SourceMessage, result: IngestResult | None, error: str | None) -> None:
                 bar.update(1)
@@ -150,7 +150,7 @@ def _reprocess(settings_of: SettingsOf) -> click.Command:
         if all_quarantined == bool(ids):
             raise click.UsageError("give message IDs or --all-quarantined (one of the two)")
         settings = settings_of(ctx)
-        _require_schema(ctx, settings.database.url)
+        require_schema(ctx, settings.database.url)
         with Runtime.from_settings(settings) as runtime, _progress_bar(quiet) as bar:
             if all_quarantined:
                 with runtime.sessions() as session:

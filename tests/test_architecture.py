@@ -14,7 +14,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 # Bytes in, plain values out: no web framework, database, scheduler, config loader or network.
-PURE = ("rfc822", "bounces", "fbl", "attribution", "reputation")
+PURE = ("rfc822", "bounces", "fbl", "attribution", "reputation", "maillog")
 FORBIDDEN = frozenset({
     "flask", "werkzeug", "click", "sqlalchemy", "alembic", "apscheduler", "psycopg", "imapclient",
     "config", "ingest", "storage", "web", "policy", "jobs", "reports", "app",
@@ -66,7 +66,7 @@ def pure_modules() -> list[tuple[str, Path]]:
 
 def test_pure_packages_exist() -> None:
     names = {package for package, _ in pure_modules()}
-    assert {"rfc822", "bounces", "fbl"} <= names
+    assert {"rfc822", "bounces", "fbl", "maillog"} <= names
 
 
 def test_pure_packages_import_no_framework() -> None:

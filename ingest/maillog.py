@@ -1,0 +1,186 @@
+"""Fill the Message-ID ledger from the MTA's log: ``maillog`` facts -> ``message_ledger`` rows.
+
+``maillog`` (pure) reads the lines; this module opens the logs (plain, gzip-rotated, or standard
+input that ``tail -F`` keeps feeding), writes the facts with ``storage.add_ledger_entry`` and
+commits in batches: every ``batch_size`` facts, and at least every ``commit_seconds`` while facts
+wait, so that a log followed for days fills the ledger within a second of each message, even when
+the log then goes quiet (standard input is read by a thread, which lets the writer commit while
+no line comes).
+
+The same Message-ID twice (a message re-queued through a content filter, a log read again) keeps
+its first entry: ``add_ledger_entry`` inserts with ON CONFLICT DO NOTHING, first writer wins.
+"""
+
+from __future__ import annotations
+
+import gzip
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from maillog import LedgerFact, LogReader, ReadCounts
+from storage import LedgerEntry, add_ledger_entry, normalize_message_id, rows_in
+
+__all__ = ["LedgerFill", "LedgerWriter", "fill_ledger", "follow", "log_lines"]
+
+_KNOWN = select(LedgerEntry.message_id).where(
+    LedgerEntry.message_id.in_(bindparam("message_ids", expanding=True)))
+# A value longer than its column cannot be stored: such a fact is left out, not cut short.
+_LIMITS = {name: LedgerEntry.__table__.c[name].type.length  # type: ignore[attr-defined]
+           for name in ("message_id", "account", "script", "client", "sender")}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass
+class LedgerFill:
+    """What ``fill_ledger`` did: the reader's counts and what became of its facts."""
+
+    counts: ReadCounts = field(default_factory=ReadCounts)
+    written: int = 0  # new ledger entries
+    known: int = 0  # Message-IDs the ledger had already (the first entry stays)
+    left_out: int = 0  # not authenticated, with --authenticated-only
+    too_long: int = 0  # a value longer than its column
+    unreadable: list[str] = field(default_factory=list)  # "path: why", files not read to their end
+
+    def lines(self) -> list[str]:
+        """The summary the command prints."""
+        counts = self.counts
+        return [f"read {counts.lines} lines: {counts.used} used, {counts.skipped} skipped",
+                f"facts {counts.facts}: {self.written} written, {self.known} already in the ledger, "
+                f"{self.left_out} left out (not authenticated), {self.too_long} too long",
+                f"messages without a Message-ID: {counts.dropped}",
+                *(f"unreadable: {item}" for item in self.unreadable)]
+
+
+class LedgerWriter:
+    """Buffers facts and writes them, one transaction per batch; ``tick`` commits a batch that waited."""
+
+    def __init__(self, sessions: sessionmaker[Session], fill: LedgerFill, batch_size: int = 500,
+                 commit_seconds: float = 1.0, authenticated_only: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._sessions, self._fill, self._clock = sessions, fill, clock
+        self._batch_size, self._commit_seconds = batch_size, commit_seconds
+        self._authenticated_only = authenticated_only
+        self._batch: list[LedgerFact] = []
+        self._since = 0.0
+
+    def add(self, fact: LedgerFact) -> None:
+        """Take one fact; write the batch when it is full."""
+        if self._authenticated_only and not fact.authenticated:
+            self._fill.left_out += 1
+            return
+        if any(len(getattr(fact, name)) > limit for name, limit in _LIMITS.items()):
+            self._fill.too_long += 1
+            return
+        if not self._batch:
+            self._since = self._clock()
+        self._batch.append(fact)
+        if len(self._batch) >= self._batch_size:
+            self.commit()
+
+    def tick(self) -> None:
+        """Write the batch if its first fact has waited ``commit_seconds``."""
+        if self._batch and self._clock() - self._since >= self._commit_seconds:
+            self.commit()
+
+    def commit(self) -> None:
+        """Write and commit the facts held (first writer wins for each Message-ID)."""
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        with self._sessions() as session, session.begin():
+            keys = {normalize_message_id(fact.message_id) for fact in batch}
+            seen = {row[0] for row in rows_in(session.connection(), _KNOWN, "message_ids", keys)}
+            for fact in batch:
+                key = normalize_message_id(fact.message_id)
+                if key in seen:
+                    self._fill.known += 1
+                    continue
+                seen.add(key)
+                add_ledger_entry(session, fact.message_id, account=fact.account or None,
+                                 script=fact.script or None, client=fact.client or None,
+                                 sender=fact.sender or None)
+                self._fill.written += 1
+
+
+def fill_ledger(sessions: sessionmaker[Session], lines: Iterable[str | None], *, batch_size: int = 500,
+                commit_seconds: float = 1.0, authenticated_only: bool = False,
+                max_pending: int = 10_000, fill: LedgerFill | None = None) -> LedgerFill:
+    """Read ``lines`` (None: nothing new for a moment) and write their facts into the ledger.
+
+    Commits every ``batch_size`` facts, within ``commit_seconds`` of a fact, and at the end (also
+    when interrupted: KeyboardInterrupt or SystemExit from SIGTERM still commit what was read).
+    """
+    fill = fill or LedgerFill()
+    reader = LogReader(max_pending=max_pending)
+    fill.counts = reader.counts
+    writer = LedgerWriter(sessions, fill, batch_size, commit_seconds, authenticated_only)
+    try:
+        for line in lines:
+            for fact in reader.feed(line) if line is not None else ():
+                writer.add(fact)
+            writer.tick()
+        for fact in reader.flush():
+            writer.add(fact)
+    finally:
+        writer.commit()
+    return fill
+
+
+def log_lines(paths: Iterable[str], stdin: BinaryIO, fill: LedgerFill,
+              tick_seconds: float = 0.2) -> Iterator[str | None]:
+    """The lines of each path in turn (gzip ones unpacked; ``-`` is ``stdin``, followed until it ends).
+
+    Bytes are read as UTF-8, any invalid byte replaced: a log line is foreign input. A file that
+    cannot be read to its end is noted in ``fill.unreadable`` and the next one is read.
+    """
+    for path in paths:
+        if path == "-":
+            yield from follow(stdin, tick_seconds)
+            continue
+        try:
+            with _open(Path(path)) as stream:
+                for raw in stream:
+                    yield raw.decode("utf-8", "replace")
+        except (OSError, EOFError, gzip.BadGzipFile) as error:
+            fill.unreadable.append(f"{path}: {error}")
+
+
+def _open(path: Path) -> BinaryIO:
+    with open(path, "rb") as probe:
+        packed = probe.read(2) == _GZIP_MAGIC
+    return gzip.open(path, "rb") if packed else open(path, "rb")  # type: ignore[return-value]
+
+
+def follow(stream: BinaryIO, tick_seconds: float = 0.2) -> Iterator[str | None]:
+    """The lines of ``stream`` as they come, and None every ``tick_seconds`` while none comes.
+
+    A thread reads (a read blocks), so the caller can commit on time while the log is quiet. The
+    queue is bounded: a reader that falls behind holds up the thread, not memory.
+    """
+    lines: queue.Queue[bytes | None] = queue.Queue(maxsize=10_000)
+
+    def read() -> None:
+        try:
+            for raw in iter(stream.readline, b""):
+                lines.put(raw)
+        finally:
+            lines.put(None)
+
+    threading.Thread(target=read, name="maillog-stdin", daemon=True).start()
+    while True:
+        try:
+            raw = lines.get(timeout=tick_seconds)
+        except queue.Empty:
+            yield None
+            continue
+        if raw is None:
+            return
+        yield raw.decode("utf-8", "replace")

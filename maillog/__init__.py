@@ -1,0 +1,14 @@
+"""Mail logs -> Message-ID ledger facts. Pure: lines in, plain values out.
+
+Postfix (syslog, RFC 3339 syslog, ``maillog_file``) and Exim (main log, or syslog) log who
+submitted each message they accept: the SMTP AUTH account, the client's address, the local user,
+the envelope sender and the Message-ID. ``LogReader`` turns those lines into ``LedgerFact``s,
+which ``python app.py maillog`` (ingest/maillog.py) writes into ``message_ledger``, so that a
+complaint or a bounce quoting the Message-ID later names the sender even when no trusted header
+does. No database, Flask, config file or clock here (tests/test_architecture.py).
+"""
+
+from maillog.model import LedgerFact, ReadCounts, bare_message_id
+from maillog.reader import MAX_LINE, LogReader, read_facts
+
+__all__ = ["MAX_LINE", "LedgerFact", "LogReader", "ReadCounts", "bare_message_id", "read_facts"]

@@ -1,0 +1,67 @@
+"""What a mail log tells the ledger: one ``LedgerFact`` per message our MTA accepted.
+
+The ledger (``message_ledger``) maps the Message-ID of a message we sent to who sent it; a
+complaint or bounce that quotes that Message-ID later is attributed through it (docs/ingest.md).
+The facts carry only what the MTA itself logged, so they need no trust boundary: a header can be
+forged by the sender, the MTA's own log line cannot.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["LedgerFact", "ReadCounts", "bare_message_id"]
+
+_BRACKETED = re.compile(r"<([^<>\s]+)>")
+
+
+def bare_message_id(value: str) -> str:
+    """A logged Message-ID without its angle brackets (Postfix logs them, Exim does not); '' when empty.
+
+    The same rule as ``storage.normalize_message_id``: the first ``<...>``, else the trimmed text.
+    """
+    found = _BRACKETED.search(value)
+    return found.group(1) if found else value.strip().strip("<>").strip()
+
+
+@dataclass(frozen=True)
+class LedgerFact:
+    """Who sent the message with ``message_id`` (no angle brackets), as the MTA logged it ('' = unknown).
+
+    ``account`` is the SMTP AUTH user (Postfix ``sasl_username``, Exim ``A=``) or, for an Exim
+    local submission, the Unix user (``U=``, what docs/mta.md's ``acl_not_smtp`` sends as the
+    account); ``script`` is ``uid:N`` for a Postfix local submission (``pickup`` logs the
+    submitting uid, not a name); ``client`` the IP address of the SMTP client; ``sender`` the
+    envelope sender. ``mta`` and ``queue_id`` say where the fact comes from.
+    """
+
+    message_id: str
+    mta: str
+    queue_id: str
+    account: str = ""
+    script: str = ""
+    client: str = ""
+    sender: str = ""
+
+    @property
+    def authenticated(self) -> bool:
+        """True when the MTA knew who submitted it: SMTP AUTH, or a local user."""
+        return bool(self.account or self.script)
+
+
+@dataclass
+class ReadCounts:
+    """What a reader saw: ``lines`` = ``used`` + ``skipped``.
+
+    ``used``: a Postfix or Exim line the reader needs (client, message-id, from, removed, arrival);
+    ``skipped``: anything else (other programs, other Postfix lines, garbage, over-long lines);
+    ``facts``: facts given out; ``dropped``: messages forgotten without a Message-ID (never
+    completed, or pushed out of the bounded correlation state).
+    """
+
+    lines: int = 0
+    used: int = 0
+    skipped: int = 0
+    facts: int = 0
+    dropped: int = 0
