@@ -7,7 +7,8 @@ Two time stamps are met on mail servers:
 - RFC 3339 ``2026-11-30T08:01:02.123456+00:00`` (rsyslog's default file format on Debian 12 and
   later, ``RSYSLOG_FileFormat``).
 
-The time itself is not needed: correlation is by queue id, and the ledger records when it learnt.
+Correlation is by queue id, and the ledger records when it learnt: the time is kept as text only,
+as the evidence of a delivery failure (a BSD time stamp has no year, so it is not made a date).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 __all__ = ["SyslogLine", "split_syslog"]
 
 _SYSLOG = re.compile(
-    r"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"  # Nov 30 08:01:02 (a one-digit day is space-padded)
+    r"(?P<time>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"  # Nov 30 08:01:02 (a one-digit day is space-padded)
     r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?)"  # RFC 3339
     r" (?P<host>\S+) (?P<program>[\w.@/-]+?)(?:\[(?P<pid>\d+)\])?: (?P<text>.*)")
 
@@ -30,6 +31,7 @@ class SyslogLine:
     host: str
     program: str
     text: str
+    time: str = ""  # as written
 
 
 def split_syslog(line: str) -> SyslogLine | None:
@@ -37,4 +39,4 @@ def split_syslog(line: str) -> SyslogLine | None:
     found = _SYSLOG.fullmatch(line)
     if found is None:
         return None
-    return SyslogLine(found["host"], found["program"], found["text"])
+    return SyslogLine(found["host"], found["program"], found["text"], found["time"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["LedgerFact", "ReadCounts", "bare_message_id"]
+__all__ = ["DeliveryFailure", "Fact", "LedgerFact", "ReadCounts", "bare_message_id"]
 
 _BRACKETED = re.compile(r"<([^<>\s]+)>")
 
@@ -50,18 +50,61 @@ class LedgerFact:
         return bool(self.account or self.script)
 
 
+@dataclass(frozen=True)
+class DeliveryFailure:
+    """One recipient our MTA could not deliver to, as its log says (a bounce it sent to the sender).
+
+    ``bounced`` is False for a deferral (Postfix ``status=deferred``, Exim ``==``): the MTA will
+    try again. ``status`` is the RFC 3463 code (Postfix's ``dsn=``, else the first one in the
+    text, else 5.0.0 / 4.0.0); ``diagnostic`` the reason the MTA logged (the remote reply when
+    there is one); ``remote_mta`` the host that answered ('' when none did). The sender's
+    identity (``message_id``, ``account``, ``script``, ``client``, ``sender``) comes from the same
+    message's earlier lines, as in its ``LedgerFact``. ``host`` is the logging host (syslog; ''
+    in Exim's own main log), ``logged_at`` the log line's time stamp as written, ``lines`` the
+    log line(s) that say it, the evidence.
+    """
+
+    mta: str
+    queue_id: str
+    recipient: str
+    bounced: bool
+    status: str
+    diagnostic: str
+    remote_mta: str = ""
+    original_recipient: str = ""
+    message_id: str = ""
+    account: str = ""
+    script: str = ""
+    client: str = ""
+    sender: str = ""
+    host: str = ""
+    logged_at: str = ""
+    lines: tuple[str, ...] = ()
+
+    @property
+    def authenticated(self) -> bool:
+        """True when the MTA knew who submitted the failed message: SMTP AUTH, or a local user."""
+        return bool(self.account or self.script)
+
+
+Fact = LedgerFact | DeliveryFailure  # what a log reader gives out
+
+
 @dataclass
 class ReadCounts:
     """What a reader saw: ``lines`` = ``used`` + ``skipped``.
 
-    ``used``: a Postfix or Exim line the reader needs (client, message-id, from, removed, arrival);
+    ``used``: a Postfix or Exim line the reader needs (client, message-id, from, removed, arrival,
+    a failure or deferral of a message it follows);
     ``skipped``: anything else (other programs, other Postfix lines, garbage, over-long lines);
-    ``facts``: facts given out; ``dropped``: messages forgotten without a Message-ID (never
-    completed, or pushed out of the bounded correlation state).
+    ``facts``: ledger facts given out; ``failures``: delivery failures given out; ``dropped``:
+    messages forgotten without a Message-ID (never completed, or pushed out of the bounded
+    correlation state).
     """
 
     lines: int = 0
     used: int = 0
     skipped: int = 0
     facts: int = 0
+    failures: int = 0
     dropped: int = 0
