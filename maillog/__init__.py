@@ -12,8 +12,8 @@ ingest pipeline records them as bounces. No database, Flask, config file or cloc
 """
 
 from maillog.dsn import delivery_report
-from maillog.model import DeliveryFailure, Fact, LedgerFact, ReadCounts, bare_message_id
+from maillog.model import DeliveryFailure, Fact, LedgerFact, ReadCounts
 from maillog.reader import MAX_LINE, LogReader, read_facts
 
-__all__ = ["MAX_LINE", "DeliveryFailure", "Fact", "LedgerFact", "LogReader", "ReadCounts", "bare_message_id",
+__all__ = ["MAX_LINE", "DeliveryFailure", "Fact", "LedgerFact", "LogReader", "ReadCounts",
            "delivery_report", "read_facts"]

@@ -48,7 +48,8 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from maillog.model import DeliveryFailure, Fact, LedgerFact, bare_message_id
+from maillog.model import DeliveryFailure, Fact, LedgerFact
+from rfc822 import bare_message_id
 
 __all__ = ["EximCorrelator", "arrival", "mainlog_arrival"]
 

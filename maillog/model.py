@@ -8,22 +8,9 @@ forged by the sender, the MTA's own log line cannot.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-__all__ = ["DeliveryFailure", "Fact", "LedgerFact", "ReadCounts", "bare_message_id"]
-
-_BRACKETED = re.compile(r"<([^<>\s]+)>")
-
-
-def bare_message_id(value: str) -> str:
-    """A logged Message-ID without its angle brackets (Postfix logs them, Exim does not); '' when empty.
-
-    The same rule as ``storage.normalize_message_id``: the first ``<...>``, else the trimmed text.
-    """
-    found = _BRACKETED.search(value)
-    return found.group(1) if found else value.strip().strip("<>").strip()
-
+__all__ = ["DeliveryFailure", "Fact", "LedgerFact", "ReadCounts"]
 
 @dataclass(frozen=True)
 class LedgerFact:

@@ -47,7 +47,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from maillog.envelope import SyslogLine
-from maillog.model import DeliveryFailure, Fact, LedgerFact, ReadCounts, bare_message_id
+from maillog.model import DeliveryFailure, Fact, LedgerFact, ReadCounts
+from rfc822 import bare_message_id
 
 __all__ = ["DAEMONS", "DELIVERY_AGENTS", "PostfixCorrelator"]
 

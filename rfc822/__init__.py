@@ -6,11 +6,12 @@ could not be read is reported in ``Mail.errors``.
 
 from rfc822.mail import Mail, load
 from rfc822.original import OriginalMessage, original_from_message, original_from_text
-from rfc822.text import decode_header_value, find_addresses, first_address, header_fields
+from rfc822.text import bare_message_id, decode_header_value, find_addresses, first_address, header_fields
 
 __all__ = [
     "Mail",
     "OriginalMessage",
+    "bare_message_id",
     "decode_header_value",
     "find_addresses",
     "first_address",

@@ -6,7 +6,7 @@ import re
 from email.errors import HeaderParseError
 from email.header import decode_header
 
-__all__ = ["decode_header_value", "find_addresses", "first_address", "header_fields"]
+__all__ = ["bare_message_id", "decode_header_value", "find_addresses", "first_address", "header_fields"]
 
 # An addr-spec good enough to find addresses in diagnostic prose: local@domain,
 # optionally inside <...>. Quoted local parts are rare in bounces.
@@ -85,3 +85,16 @@ def header_fields(block: str) -> list[tuple[str, str]]:
         if match:
             fields.append((match.group(1), match.group(2).strip()))
     return fields
+
+
+_BRACKETED_ID = re.compile(r"<([^<>\s]+)>")
+
+
+def bare_message_id(value: str) -> str:
+    """A Message-ID without its angle brackets: the first ``<...>``, else the trimmed text.
+
+    RFC 5322 (section 3.6.4) writes it ``<left@right>``; reports and logs quote it with or without
+    the brackets, folded, or followed by a comment. The message ledger is keyed this way.
+    """
+    found = _BRACKETED_ID.search(value)
+    return found.group(1) if found else value.strip().strip("<>").strip()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from rfc822 import bare_message_id
 from storage.engine import dialect_insert
 from storage.models import (
     ApiToken,
@@ -77,7 +77,6 @@ __all__ = [
 # Longest identity value stored (the column's size); longer ones are cut, not refused: a message
 # must not be quarantined because a script path is absurdly long.
 IDENTITY_VALUE_MAX = 1000
-_MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 _T = TypeVar("_T")
 
 # Built once: statements with bound parameters skip SQLAlchemy's construction and compile caching
@@ -441,13 +440,8 @@ def live_token_hashes(session: Session, hashes: Collection[str], now: datetime |
 
 
 def normalize_message_id(value: str) -> str:
-    """A Message-ID as stored: the first ``<...>`` without the brackets, else the trimmed text.
-
-    RFC 5322 (section 3.6.4) writes it ``<left@right>``; reports quote it with or without the
-    brackets, folded, or followed by a comment.
-    """
-    found = _MESSAGE_ID.search(value)
-    return found.group(1) if found else value.strip().strip("<>").strip()
+    """A Message-ID as stored: the first ``<...>`` without the brackets, else the trimmed text."""
+    return bare_message_id(value)
 
 
 def ledger_entry(session: Session, message_id: str) -> LedgerEntry | None:
