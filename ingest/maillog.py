@@ -35,7 +35,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.pipeline import Incoming, IngestResult, Pipeline
-from maillog import DeliveryFailure, Fact, LedgerFact, LogReader, ReadCounts, delivery_report
+from maillog import MAX_LINE, DeliveryFailure, Fact, LedgerFact, LogReader, ReadCounts, delivery_report
 from storage import LedgerEntry, MessageStatus, add_ledger_entry, normalize_message_id, rows_in
 
 __all__ = ["LedgerFill", "LedgerWriter", "fill_ledger", "follow", "log_lines"]
@@ -49,6 +49,9 @@ _KNOWN = select(LedgerEntry.message_id).where(
 _LIMITS = {name: LedgerEntry.__table__.c[name].type.length  # type: ignore[attr-defined]
            for name in ("message_id", "account", "script", "client", "sender")}
 _GZIP_MAGIC = b"\x1f\x8b"
+# Bytes of one line read at most: a UTF-8 character is 4 bytes at most (an invalid byte decodes to
+# one character), so a line cut here is still longer than MAX_LINE characters, which the reader skips.
+_READ_LIMIT = 4 * (MAX_LINE + 1)
 
 
 @dataclass
@@ -241,10 +244,26 @@ def log_lines(paths: Iterable[str], stdin: BinaryIO, fill: LedgerFill,
             continue
         try:
             with _open(Path(path)) as stream:
-                for raw in stream:
+                for raw in _bounded_lines(stream):
                     yield raw.decode("utf-8", "replace")
         except (OSError, EOFError, gzip.BadGzipFile) as error:
             fill.unreadable.append(f"{path}: {error}")
+
+
+def _bounded_lines(stream: BinaryIO) -> Iterator[bytes]:
+    """The lines of ``stream``, each read into memory up to ``_READ_LIMIT`` bytes only.
+
+    A longer one (a binary file, a line with no end) gives its first ``_READ_LIMIT`` bytes, which
+    decode to more than ``MAX_LINE`` characters, so the reader skips it; the rest of it is read
+    and dropped piece by piece.
+    """
+    while True:
+        raw = stream.readline(_READ_LIMIT)
+        if not raw:
+            return
+        yield raw
+        while len(raw) == _READ_LIMIT and not raw.endswith(b"\n"):
+            raw = stream.readline(_READ_LIMIT)
 
 
 def _open(path: Path) -> BinaryIO:
@@ -263,7 +282,7 @@ def follow(stream: BinaryIO, tick_seconds: float = 0.2) -> Iterator[str | None]:
 
     def read() -> None:
         try:
-            for raw in iter(stream.readline, b""):
+            for raw in _bounded_lines(stream):
                 lines.put(raw)
         finally:
             lines.put(None)

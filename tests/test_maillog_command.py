@@ -9,6 +9,7 @@ committed while the pipe is still open (within a second or so, not at the end).
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
 from app import cli
+from ingest.maillog import LedgerFill, log_lines
+from maillog import MAX_LINE, LogReader
 from storage import LedgerEntry, add_ledger_entry, session_factory
 from tests import db
 from tests.test_maillog import POSTFIX_LONG, POSTFIX_SHORT
@@ -165,3 +168,17 @@ def test_standard_input_is_committed_while_the_pipe_is_open(database_url: str, d
             process.kill()
             process.wait()
         db.clear(db_engine)
+
+
+def test_a_line_without_end_is_read_in_bounded_pieces_and_skipped(tmp_path: Path) -> None:
+    # 5 MB with no line ending (a binary file given by mistake), then an Exim arrival line.
+    log = tmp_path / "mixed.log"
+    log.write_bytes(b"\xe2\x82\xac" * 1_750_000 + b"\n" + EXIM_LINE.encode())
+    fill = LedgerFill()
+    lines = list(log_lines([str(log)], io.BytesIO(), fill))
+    assert len(lines) == 2  # the long line once, cut; nothing of its rest becomes a line
+    assert MAX_LINE < len(lines[0]) <= 4 * (MAX_LINE + 1)
+    reader = LogReader()
+    facts = [fact for line in lines for fact in reader.feed(line)]
+    assert (reader.counts.skipped, reader.counts.used) == (1, 1)
+    assert [fact.message_id for fact in facts] == ["probe.2@example.com"]
